@@ -1,0 +1,37 @@
+"""Checks of the command line before Hydra composes anything, so a mistyped choice is a one-line error."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from framework.errors import UserError
+
+_GROUP_OVERRIDE = re.compile(r"^[+~]{0,2}(?P<group>[A-Za-z_][\w/]*)=(?P<value>.*)$")
+_SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "tag(", "glob(", "sort(", "shuffle(")
+
+
+def group_choices(conf_dir: Path, group: str) -> list[str]:
+    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+
+
+def check_group_overrides(argv: Sequence[str], conf_dir: str | Path) -> None:
+    """Raise :class:`UserError` naming the valid choices when ``group=value`` names no config.
+
+    Only config groups (folders of ``conf/``) are checked; sweeps ``model=dad,hio`` are split on commas.
+    """
+    conf_dir = Path(conf_dir)
+    for arg in argv:
+        match = _GROUP_OVERRIDE.match(arg)
+        if not match or arg.startswith("~"):
+            continue
+        group, value = match["group"], match["value"].strip()
+        if group.startswith("hydra/") or not (conf_dir / group).is_dir():
+            continue
+        if not value or value == "null" or value.startswith(_SWEEP_FUNCTIONS):
+            continue
+        choices = group_choices(conf_dir, group)
+        for choice in value.split(","):
+            if choice.strip() not in choices:
+                raise UserError(f"{group}={choice.strip()} is not a config; valid {group} choices: {', '.join(choices)}")

@@ -1,0 +1,126 @@
+"""One experiment from a composed config: build everything with ``_target_``, run the stage, report.
+
+Nothing here knows about any task: the task preset in ``conf/task/`` names the LightningModule and its
+parts, the ``data`` group names the DataModule.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+from framework.errors import UserError
+from framework.results import atomic_write_text, print_metrics, write_results
+
+log = logging.getLogger(__name__)
+
+STAGES = ("fit", "test", "predict")
+
+
+def instantiate_list(node: DictConfig | None, kind: str, **kwargs: Any) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a dict-like group (``callbacks`` / ``logger``)."""
+    objects = []
+    for name, entry in (node or {}).items():
+        if entry is None:  # e.g. `callbacks.early_stopping=null`
+            continue
+        if not isinstance(entry, DictConfig) or "_target_" not in entry:
+            raise UserError(f"{kind}.{name} has no _target_: give it one or set {kind}.{name}=null")
+        objects.append(hydra.utils.instantiate(entry, **kwargs))
+    return objects
+
+
+def has_trainable_parameters(module: torch.nn.Module) -> bool:
+    return any(p.requires_grad for p in module.parameters())
+
+
+def checkpoint_paths(callbacks: list[Callback]) -> dict[str, str]:
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            return {"best": callback.best_model_path, "last": callback.last_model_path or ""}
+    return {}
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, torch.Tensor)) and not k.endswith("_step")
+    }
+
+
+def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer, list[Callback]]:
+    """DataModule, LightningModule, callbacks, loggers and Trainer, in that order, from the config."""
+    log.info("data: %s", cfg.data._target_)
+    datamodule = hydra.utils.instantiate(cfg.data, predict_input=cfg.input if cfg.stage == "predict" else None)
+    log.info("module: %s (net %s)", cfg.module._target_, cfg.module.net._target_)
+    module = hydra.utils.instantiate(cfg.module)
+    callbacks = instantiate_list(cfg.get("callbacks"), "callbacks")
+    loggers: list[Logger] = instantiate_list(cfg.get("logger"), "logger")
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    return datamodule, module, trainer, callbacks
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Run ``cfg.stage`` and return ``cfg.optimized_metric`` (for sweepers), or None if it was not logged."""
+    if cfg.stage not in STAGES:
+        raise UserError(f"stage={cfg.stage} is not a stage: choose one of {', '.join(STAGES)}")
+    output_dir = Path(cfg.paths.output_dir)
+    atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule, module, trainer, callbacks = build(cfg)
+
+    ckpt_path = cfg.ckpt_path
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise UserError(f"ckpt_path={ckpt_path} does not exist: give the path of a .ckpt file")
+    trainable = has_trainable_parameters(module)
+    metrics: dict[str, float] = {}
+
+    if cfg.stage == "fit":
+        if trainable:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            metrics.update(scalar_metrics(trainer.callback_metrics))
+            best = checkpoint_paths(callbacks).get("best")
+            ckpt_path = best or None
+        else:
+            log.info("%s has no trainable parameters: nothing to fit, testing it", type(module.net).__name__)
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    elif cfg.stage == "test":
+        if trainable and not ckpt_path:
+            raise UserError("stage=test of a trainable model needs ckpt_path=<checkpoint .ckpt>")
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    else:
+        if trainable and not ckpt_path:
+            raise UserError("stage=predict of a trainable model needs ckpt_path=<checkpoint .ckpt>")
+        trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
+
+    metrics.update(scalar_metrics(trainer.callback_metrics))
+    if trainer.interrupted:
+        log.warning("run interrupted: results so far are in %s", output_dir)
+    extra = {
+        "task": cfg.task_name,
+        "experiment": cfg.experiment_name,
+        "stage": cfg.stage,
+        "model": cfg.module.net._target_,
+        "data": cfg.data._target_,
+        "checkpoints": checkpoint_paths(callbacks),
+        "tested_checkpoint": ckpt_path,
+        "output_dir": str(output_dir),
+    }
+    if cfg.stage != "predict":
+        write_results(output_dir, metrics, extra)
+        print_metrics(metrics, f"{cfg.task_name} / {cfg.experiment_name}: {cfg.stage}")
+    log.info("results in %s", output_dir)
+
+    value = metrics.get(cfg.get("optimized_metric") or "")
+    if value is None or not math.isfinite(value):
+        return None
+    return value
