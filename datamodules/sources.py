@@ -2,13 +2,16 @@
 
 Offline, a data set is read from a local copy when one exists: Debian's ``dataset-fashion-mnist`` package
 (``/usr/share/datasets/fashion-mnist``) or a folder of the original gzipped IDX files (e.g.
-``../shared/data/mnist_family/MNIST/raw``). The files are linked into ``<data_dir>/<Name>/raw``, where
-torchvision finds them by md5, downloads nothing and only unpacks them.
+``../shared/data/mnist_family/MNIST/raw``). The files are unpacked into ``<data_dir>/<Name>/raw``, where
+torchvision finds them and downloads nothing (Debian recompresses the archives, so their md5 differs from
+torchvision's and they cannot simply be linked).
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -27,18 +30,21 @@ MNIST_FAMILY: dict[str, tuple[str, dict[str, str]]] = {
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-def link_local_copy(source_dir: str | Path, root: str | Path, class_name: str) -> bool:
-    """Link the ``*.gz`` files of ``source_dir`` into ``<root>/<class_name>/raw``; True if any exist."""
+def unpack_local_copy(source_dir: str | Path, root: str | Path, class_name: str) -> bool:
+    """Unpack the ``*.gz`` IDX files of ``source_dir`` into ``<root>/<class_name>/raw``; True if any exist."""
     source_dir = Path(source_dir)
-    archives = sorted(source_dir.glob("*.gz")) if source_dir.is_dir() else []
+    archives = sorted(source_dir.glob("*-ubyte.gz")) if source_dir.is_dir() else []
     if not archives:
         return False
     raw = Path(root) / class_name / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for archive in archives:
-        target = raw / archive.name
+        target = raw / archive.name.removesuffix(".gz")
         if not target.exists():
-            target.symlink_to(archive.resolve())
+            tmp = target.with_name(f".{target.name}.tmp")
+            with gzip.open(archive, "rb") as source, open(tmp, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+            tmp.replace(target)
     return True
 
 
@@ -61,7 +67,7 @@ def load_mnist_family(
     if name == "fashion_mnist":
         folders.append(str(DEBIAN_FASHION_MNIST))
     for folder in folders:
-        if link_local_copy(folder, root, class_name):
+        if unpack_local_copy(folder, root, class_name):
             break
     dataset_cls = getattr(torchvision.datasets, class_name)
     try:

@@ -1,0 +1,50 @@
+# imaging-lab: `make run` (the main job) and `make test` each install what they need first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.install.stamp
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: install run test test-all lint format bench bench-phase-retrieval bench-super-resolution clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[dev]"
+	@if [ ! -d $(FASHION_MNIST) ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's dataset-fashion-mnist"; \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
+		|| echo "warning: could not install dataset-fashion-mnist; torchvision will download Fashion-MNIST when online"; \
+	fi
+	touch $(STAMP)
+
+run: install          ## the main job: PR-DAD I on Fashion-MNIST, offline, ~10 min on 2 CPU cores
+	$(PY) run.py
+
+test: install         ## the test suite without the `slow` tests (~10 min on 2 cores)
+	WANDB_MODE=offline $(PY) -m pytest -q
+
+test-all: install     ## every test, the slow ones too
+	WANDB_MODE=offline $(PY) -m pytest -q -m ""
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+bench: bench-phase-retrieval bench-super-resolution
+
+bench-phase-retrieval: install
+	$(PY) benchmarks/phase_retrieval.py
+
+bench-super-resolution: install
+	$(PY) benchmarks/super_resolution.py
+
+clean:
+	rm -rf outputs multirun .pytest_cache .ruff_cache

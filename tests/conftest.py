@@ -1,0 +1,71 @@
+"""Shared fixtures: compose the real configs (as `run.py` would), small and offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from framework.resolvers import register_resolvers
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+os.environ.setdefault("WANDB_MODE", "offline")
+register_resolvers()
+
+# Small, fast presets per task (what a test adds to the command line).
+TINY: dict[str, list[str]] = {
+    "phase_retrieval": [
+        "data.train_size=512", "data.val_size=128", "data.test_size=128", "data.batch_size=64",
+        "data.eval_batch_size=128", "trainer.max_epochs=1",
+    ],
+    "super_resolution": [
+        "data.samples_per_epoch=32", "data.batch_size=8", "data.crop_size=48", "trainer.max_epochs=1",
+    ],
+}
+
+
+def task_names() -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+
+
+def compose_config(overrides: Sequence[str], output_dir: Path | None = None) -> DictConfig:
+    """The config `python run.py <overrides>` would run, with its output dir set to ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        if output_dir is not None:
+            cfg.paths.output_dir = str(output_dir)
+            cfg.paths.log_dir = str(output_dir)
+        del cfg.hydra
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    def make(*overrides: str, tiny: bool = True, output_dir: Path | None = None) -> DictConfig:
+        task = next((o.split("=", 1)[1] for o in overrides if o.startswith("task=")), "phase_retrieval")
+        base = ["logger=csv", "trainer.deterministic=true", "callbacks.rich_progress_bar=null"]
+        extra = TINY[task] if tiny else []
+        return compose_config([*base, *extra, *overrides], output_dir or tmp_path)
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python run.py <args>` in a subprocess (what a user types)."""
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
