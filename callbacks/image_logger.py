@@ -50,13 +50,27 @@ class ImageLogger(Callback):
         if batch_idx == 0 and dataloader_idx == 0 and hasattr(pl_module, "visual_batch"):
             self._rows = pl_module.visual_batch(batch)
 
-    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         if not trainer.sanity_checking and trainer.current_epoch % self.every_n_epochs == 0:
             self._capture(pl_module, batch, batch_idx, dataloader_idx)
 
-    def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
-                          batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         self._capture(pl_module, batch, batch_idx, dataloader_idx)
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -74,7 +88,9 @@ class ImageLogger(Callback):
         caption = " / ".join(rows)  # top to bottom
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(key=f"{split}/images", images=[grid], caption=[caption], step=trainer.global_step)
+                logger.log_image(
+                    key=f"{split}/images", images=[grid], caption=[caption], step=trainer.global_step
+                )
             elif isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(f"{split}/images", grid, trainer.global_step)
         log.info("%s images (%s): %s", split, caption, path)

@@ -23,8 +23,16 @@ class PredictionWriter(BasePredictionWriter):
         self.output_dir = Path(output_dir or default_dir)
         self.written = 0
 
-    def write_on_batch_end(self, trainer: Trainer, pl_module: LightningModule, prediction: Any,
-                           batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def write_on_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        prediction: Any,
+        batch_indices: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
         for suffix, images in prediction["images"].items():
             for name, image in zip(prediction["name"], images, strict=True):
                 save_image(image, self.output_dir / f"{name}{suffix}.png")

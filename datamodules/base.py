@@ -16,7 +16,7 @@ from framework.errors import UserError
 
 
 class DictDataset(Dataset):
-    """Items of ``tensors`` (same length) as dicts, e.g. ``{"target": images[i]}``; uint8 → float in [0, 1]."""
+    """Items of equally long ``tensors`` as dicts, e.g. ``{"target": images[i]}``; uint8 → float in [0, 1]."""
 
     def __init__(self, **tensors: torch.Tensor) -> None:
         lengths = {len(t) for t in tensors.values()}
@@ -109,8 +109,12 @@ class ImageDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         if not self.predict_input:
-            raise UserError("stage=predict needs input=<image file or folder> (and optionally output=<folder>)")
-        return DataLoader(self.predict_dataset(self.predict_input), batch_size=1, num_workers=self.num_workers)
+            raise UserError(
+                "stage=predict needs input=<image file or folder> (and optionally output=<folder>)"
+            )
+        return DataLoader(
+            self.predict_dataset(self.predict_input), batch_size=1, num_workers=self.num_workers
+        )
 
     def predict_dataset(self, path: str) -> Dataset:
         """The user's images for ``stage=predict``; subclasses resize / convert as their task needs."""

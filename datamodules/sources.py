@@ -76,7 +76,7 @@ def load_mnist_family(
         hint = "apt-get install dataset-fashion-mnist, or " if name == "fashion_mnist" else ""
         raise UserError(
             f"{class_name} is not in '{root}' and could not be downloaded ({type(error).__name__}): "
-            f"{hint}put the gzipped IDX files in '{Path(root) / class_name / 'raw'}' or connect to the internet"
+            f"{hint}put the gzipped IDX files in '{Path(root) / class_name / 'raw'}' or go online"
         ) from None
     images = dataset.data
     if not isinstance(images, torch.Tensor):

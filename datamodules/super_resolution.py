@@ -102,10 +102,14 @@ class SuperResolutionDataModule(ImageDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            self.train_set = RandomCropDataset(load_folders(self.train_dirs), self.crop_size, self.samples_per_epoch)
+            self.train_set = RandomCropDataset(
+                load_folders(self.train_dirs), self.crop_size, self.samples_per_epoch
+            )
             self.val_set = ListDataset(load_folders(self.val_dirs), self.scale)
         if stage in (None, "test") and self.test_set is None:
-            self.test_set = [ListDataset(load_folders([folder]), self.scale) for folder in self.test_dirs.values()]
+            self.test_set = [
+                ListDataset(load_folders([folder]), self.scale) for folder in self.test_dirs.values()
+            ]
 
     def test_dataloader(self) -> list:  # type: ignore[override]
         return [self._loader(dataset, shuffle=False, batch_size=1) for dataset in self.test_set]
@@ -113,5 +117,3 @@ class SuperResolutionDataModule(ImageDataModule):
     def predict_dataset(self, path: str) -> ImageFileDataset:
         """The user's images, upscaled as they are (they are the low-resolution input)."""
         return ImageFileDataset(path, mode="RGB", key="input")
-
-

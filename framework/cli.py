@@ -34,4 +34,6 @@ def check_group_overrides(argv: Sequence[str], conf_dir: str | Path) -> None:
         choices = group_choices(conf_dir, group)
         for choice in value.split(","):
             if choice.strip() not in choices:
-                raise UserError(f"{group}={choice.strip()} is not a config; valid {group} choices: {', '.join(choices)}")
+                raise UserError(
+                    f"{group}={choice.strip()} is not a config; valid {group} choices: {', '.join(choices)}"
+                )

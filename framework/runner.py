@@ -51,14 +51,18 @@ def checkpoint_paths(callbacks: list[Callback]) -> dict[str, str]:
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {
-        k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, torch.Tensor)) and not k.endswith("_step")
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, torch.Tensor)) and not k.endswith("_step")
     }
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer, list[Callback]]:
     """DataModule, LightningModule, callbacks, loggers and Trainer, in that order, from the config."""
     log.info("data: %s", cfg.data._target_)
-    datamodule = hydra.utils.instantiate(cfg.data, predict_input=cfg.input if cfg.stage == "predict" else None)
+    datamodule = hydra.utils.instantiate(
+        cfg.data, predict_input=cfg.input if cfg.stage == "predict" else None
+    )
     log.info("module: %s (net %s)", cfg.module._target_, cfg.module.net._target_)
     module = hydra.utils.instantiate(cfg.module)
     callbacks = instantiate_list(cfg.get("callbacks"), "callbacks")

@@ -46,7 +46,12 @@ class ImagingModule(LightningModule):
         super().__init__()
         if nan_policy not in ("stop", "skip"):
             raise UserError(f"module.nan_policy={nan_policy} is not allowed: choose stop or skip")
-        self.save_hyperparameters(logger=False, ignore=["net", "loss"])
+        # modules live in the state dict and factories in the config; checkpoints keep plain values only,
+        # so they load with torch.load(weights_only=True)
+        self.save_hyperparameters(
+            logger=False, ignore=["net", "loss", "forward_model", "optimizer", "scheduler"]
+        )
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.net = net
         self.loss = loss
         self.val_metrics = MeanMetricDict(self.metric_names)
@@ -66,14 +71,18 @@ class ImagingModule(LightningModule):
     def metric_fn(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
 
-    def visuals(self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None) -> dict[str, Any]:
+    def visuals(
+        self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None
+    ) -> dict[str, Any]:
         """Rows of the image grid: name → (B, C, H, W) in [0, 1]."""
         rows = {"input": inputs, "prediction": pred}
         if target is not None:
             rows["target"] = target
         return rows
 
-    def prediction_images(self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None) -> dict:
+    def prediction_images(
+        self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None
+    ) -> dict:
         """What ``stage=predict`` writes for each image: suffix → (B, C, H, W); "" is the main output."""
         return {"": pred}
 
@@ -91,11 +100,13 @@ class ImagingModule(LightningModule):
 
     def _non_finite_loss(self, loss: torch.Tensor) -> None:
         if self.hparams.nan_policy == "skip":
-            log.warning("loss is %s at step %d: step skipped (module.nan_policy=skip)", loss.item(), self.global_step)
+            log.warning(
+                "loss is %s at step %d: step skipped (module.nan_policy=skip)", loss.item(), self.global_step
+            )
             return None
         last = getattr(self.trainer.checkpoint_callback, "last_model_path", "") or "none yet"
         raise UserError(
-            f"loss is {loss.item()} at step {self.global_step}: training stopped, last good checkpoint: {last}; "
+            f"loss is {loss.item()} at step {self.global_step}: stopped; last good checkpoint {last}; "
             "lower the learning rate or set module.nan_policy=skip"
         )
 
@@ -103,12 +114,17 @@ class ImagingModule(LightningModule):
         inputs, target = self.inputs_and_target(batch)
         pred = self(inputs)
         if self.loss is not None and target is not None:
-            self.log(f"{split}/loss", self.loss(pred, target), batch_size=len(inputs), add_dataloader_idx=False)
+            self.log(
+                f"{split}/loss", self.loss(pred, target), batch_size=len(inputs), add_dataloader_idx=False
+            )
         if target is not None:
             metrics.accumulate(self.metric_fn(pred, target))
             for name, metric in metrics.items():
                 self.log(
-                    f"{split}/{name}", metric, batch_size=len(inputs), prog_bar=name == self.metric_names[0],
+                    f"{split}/{name}",
+                    metric,
+                    batch_size=len(inputs),
+                    prog_bar=name == self.metric_names[0],
                     add_dataloader_idx=False,
                 )
 
@@ -132,12 +148,12 @@ class ImagingModule(LightningModule):
 
     # -- optimisation ----------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        if self.hparams.optimizer is None:
+        if self.optimizer_factory is None:
             raise UserError("module.optimizer is not set: a trainable model needs one (see conf/task/)")
-        optimizer = self.hparams.optimizer(params=[p for p in self.parameters() if p.requires_grad])
-        if self.hparams.scheduler is None:
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
             return optimizer
-        factory = self.hparams.scheduler
+        factory = self.scheduler_factory
         given = getattr(factory, "keywords", {})
         wanted = inspect.signature(getattr(factory, "func", factory)).parameters
         kwargs = {}
@@ -158,5 +174,5 @@ class ImagingModule(LightningModule):
         if saved is not None and saved != here:
             raise UserError(
                 f"checkpoint was saved by task={saved['task']} with net {saved['net']}, but this run is "
-                f"task={here['task']} with net {here['net']}: pick the matching task/model or another checkpoint"
+                f"task={here['task']} with net {here['net']}: use the matching task/model or checkpoint"
             )

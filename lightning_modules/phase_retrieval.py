@@ -54,13 +54,17 @@ class PhaseRetrievalModule(ImagingModule):
     def metric_fn(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         return rot180_invariant_metrics(pred, target)
 
-    def visuals(self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None) -> dict[str, Any]:
+    def visuals(
+        self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None
+    ) -> dict[str, Any]:
         rows = {"magnitude (log)": log_magnitude(inputs)}
         if target is None:
             return {**rows, "reconstruction": pred}
         return {**rows, "reconstruction": align_rot180(pred, target), "ground truth": target}
 
-    def prediction_images(self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None) -> dict:
+    def prediction_images(
+        self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None
+    ) -> dict:
         aligned = pred if target is None else align_rot180(pred, target)
         images = {"": aligned}
         if target is not None:

@@ -55,9 +55,13 @@ class SuperResolutionModule(ImagingModule):
     def metric_fn(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         return sr_metrics(pred, target, crop_border=self.scale)
 
-    def visuals(self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None) -> dict[str, Any]:
+    def visuals(
+        self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None
+    ) -> dict[str, Any]:
         rows = {"bicubic": self.bicubic(inputs), "prediction": pred}
         return rows if target is None else {**rows, "ground truth": target}
 
-    def prediction_images(self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None) -> dict:
+    def prediction_images(
+        self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None
+    ) -> dict:
         return {"": pred, "_bicubic_vs_ours": torch.cat([self.bicubic(inputs), pred], dim=-1)}

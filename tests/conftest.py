@@ -24,11 +24,18 @@ register_resolvers()
 # Small, fast presets per task (what a test adds to the command line).
 TINY: dict[str, list[str]] = {
     "phase_retrieval": [
-        "data.train_size=512", "data.val_size=128", "data.test_size=128", "data.batch_size=64",
-        "data.eval_batch_size=128", "trainer.max_epochs=1",
+        "data.train_size=512",
+        "data.val_size=128",
+        "data.test_size=128",
+        "data.batch_size=64",
+        "data.eval_batch_size=128",
+        "trainer.max_epochs=1",
     ],
     "super_resolution": [
-        "data.samples_per_epoch=32", "data.batch_size=8", "data.crop_size=48", "trainer.max_epochs=1",
+        "data.samples_per_epoch=32",
+        "data.batch_size=8",
+        "data.crop_size=48",
+        "trainer.max_epochs=1",
     ],
 }
 
@@ -67,5 +74,9 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Comp
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -13,12 +13,21 @@ from tests.conftest import CONF_DIR, compose_config, run_cli, task_names
 
 # Which task each model / loss config belongs to: a new config must be added here (and so get tested).
 MODEL_TASK = {
-    "dad": "phase_retrieval", "hio": "phase_retrieval", "er": "phase_retrieval", "raar": "phase_retrieval",
-    "espcn": "super_resolution", "espcn_paper": "super_resolution", "bicubic": "super_resolution",
+    "dad": "phase_retrieval",
+    "hio": "phase_retrieval",
+    "er": "phase_retrieval",
+    "raar": "phase_retrieval",
+    "espcn": "super_resolution",
+    "espcn_paper": "super_resolution",
+    "bicubic": "super_resolution",
     "deblock_espcn": "super_resolution",
 }
-LOSS_TASK = {"rot180_l2": "phase_retrieval", "rot180_l1": "phase_retrieval", "mse": "super_resolution",
-             "mse_vgg": "super_resolution"}
+LOSS_TASK = {
+    "rot180_l2": "phase_retrieval",
+    "rot180_l1": "phase_retrieval",
+    "mse": "super_resolution",
+    "mse_vgg": "super_resolution",
+}
 
 
 def example_input(cfg) -> torch.Tensor:
@@ -45,8 +54,14 @@ def test_every_model_and_loss_config_is_listed():
 
 @pytest.mark.parametrize("model", sorted(MODEL_TASK))
 def test_every_model_builds_and_runs(model, tmp_path):
-    cfg = compose_config([f"task={MODEL_TASK[model]}", f"model={model}", "model.iterations=2"
-                          if MODEL_TASK[model] == "phase_retrieval" and model != "dad" else "seed=1"], tmp_path)
+    cfg = compose_config(
+        [
+            f"task={MODEL_TASK[model]}",
+            f"model={model}",
+            "model.iterations=2" if MODEL_TASK[model] == "phase_retrieval" and model != "dad" else "seed=1",
+        ],
+        tmp_path,
+    )
     net = hydra.utils.instantiate(cfg.model).eval()
     x = example_input(cfg)
     with torch.no_grad():
@@ -75,11 +90,13 @@ def test_every_choice_of_the_other_groups_composes(group, tmp_path):
 
 
 def test_cli_check_names_valid_choices():
-    with pytest.raises(UserError, match="valid model choices: .*dad.*hio"):
+    with pytest.raises(UserError, match=r"valid model choices: .*dad.*hio"):
         check_group_overrides(["model=dadd"], CONF_DIR)
     with pytest.raises(UserError, match="model=hioo"):
         check_group_overrides(["model=dad,hioo"], CONF_DIR)
-    check_group_overrides(["model=dad,hio", "trainer.max_epochs=3", "experiment=null", "hydra/launcher=basic"], CONF_DIR)
+    check_group_overrides(
+        ["model=dad,hio", "trainer.max_epochs=3", "experiment=null", "hydra/launcher=basic"], CONF_DIR
+    )
 
 
 def test_wrong_model_fails_at_once_with_one_line():
