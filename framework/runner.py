@@ -14,9 +14,10 @@ from typing import Any
 import hydra
 import lightning.pytorch as pl
 import torch
+from hydra.errors import InstantiationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from framework.errors import UserError
 from framework.results import atomic_write_text, print_metrics, write_results
@@ -34,7 +35,7 @@ def instantiate_list(node: DictConfig | None, kind: str, **kwargs: Any) -> list[
             continue
         if not isinstance(entry, DictConfig) or "_target_" not in entry:
             raise UserError(f"{kind}.{name} has no _target_: give it one or set {kind}.{name}=null")
-        objects.append(hydra.utils.instantiate(entry, **kwargs))
+        objects.append(instantiate(entry, **kwargs))
     return objects
 
 
@@ -57,17 +58,32 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def instantiate(node: DictConfig, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate``, with a user's mistake inside a constructor (or a missing mandatory
+    value ``???``) surfacing as the one-line :class:`UserError` instead of Hydra's wrapper."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except MissingMandatoryValue as error:
+        key = str(error.full_key).replace("module.net.", "model.").replace("module.loss.", "loss.")
+        raise UserError(f"{key} must be set: add {key}=<value> to the command line") from None
+    except InstantiationException as error:
+        cause = error.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
+
+
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer, list[Callback]]:
     """DataModule, LightningModule, callbacks, loggers and Trainer, in that order, from the config."""
     log.info("data: %s", cfg.data._target_)
-    datamodule = hydra.utils.instantiate(
-        cfg.data, predict_input=cfg.input if cfg.stage == "predict" else None
-    )
+    datamodule = instantiate(cfg.data, predict_input=cfg.input if cfg.stage == "predict" else None)
     log.info("module: %s (net %s)", cfg.module._target_, cfg.module.net._target_)
-    module = hydra.utils.instantiate(cfg.module)
+    module = instantiate(cfg.module)
     callbacks = instantiate_list(cfg.get("callbacks"), "callbacks")
     loggers: list[Logger] = instantiate_list(cfg.get("logger"), "logger")
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     return datamodule, module, trainer, callbacks

@@ -17,10 +17,21 @@ MODEL_TASK = {
     "hio": "phase_retrieval",
     "er": "phase_retrieval",
     "raar": "phase_retrieval",
+    "dad_ae": "phase_retrieval",
+    "dad_fourier_branch": "phase_retrieval",
+    "conv_only": "phase_retrieval",
+    "dad_refined": "phase_retrieval",
     "espcn": "super_resolution",
     "espcn_paper": "super_resolution",
     "bicubic": "super_resolution",
     "deblock_espcn": "super_resolution",
+}
+# few iterations for the classical algorithms; the refined net without its trained checkpoint
+MODEL_OVERRIDES = {
+    "er": ["model.iterations=2"],
+    "hio": ["model.iterations=2"],
+    "raar": ["model.iterations=2"],
+    "dad_refined": ["model.iterations=2", "model.checkpoint=null"],
 }
 LOSS_TASK = {
     "rot180_l2": "phase_retrieval",
@@ -55,12 +66,7 @@ def test_every_model_and_loss_config_is_listed():
 @pytest.mark.parametrize("model", sorted(MODEL_TASK))
 def test_every_model_builds_and_runs(model, tmp_path):
     cfg = compose_config(
-        [
-            f"task={MODEL_TASK[model]}",
-            f"model={model}",
-            "model.iterations=2" if MODEL_TASK[model] == "phase_retrieval" and model != "dad" else "seed=1",
-        ],
-        tmp_path,
+        [f"task={MODEL_TASK[model]}", f"model={model}", *MODEL_OVERRIDES.get(model, [])], tmp_path
     )
     net = hydra.utils.instantiate(cfg.model).eval()
     x = example_input(cfg)
@@ -81,7 +87,9 @@ def test_every_loss_builds_and_is_zero_on_identical_images(loss, tmp_path):
     assert criterion(x, torch.rand_like(x)).item() > 0
 
 
-@pytest.mark.parametrize("group", ["trainer", "logger", "callbacks", "debug", "data", "augmentation"])
+@pytest.mark.parametrize(
+    "group", ["trainer", "logger", "callbacks", "debug", "data", "augmentation", "protocol", "experiment"]
+)
 def test_every_choice_of_the_other_groups_composes(group, tmp_path):
     for choice in group_choices(CONF_DIR, group):
         task = "super_resolution" if choice.startswith("sr_") else "phase_retrieval"
