@@ -9,10 +9,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from framework.cli import check_group_overrides
+from framework.cli import check_composition, check_group_overrides
 from framework.errors import UserError
-from framework.resolvers import register_resolvers
+from framework.resolvers import PROJECT_ROOT, register_resolvers
+from framework.resume import resume_overrides
 from framework.runner import run
+from framework.validate import validate_config
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 register_resolvers()
@@ -21,6 +23,7 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     try:
+        validate_config(cfg)
         return run(cfg)
     except UserError as error:
         logging.getLogger("run").error("%s", error)
@@ -32,6 +35,8 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     try:
         check_group_overrides(sys.argv[1:], CONF_DIR)
+        check_composition(sys.argv[1:], CONF_DIR)
+        sys.argv[1:] = resume_overrides(sys.argv[1:], PROJECT_ROOT / "outputs")
     except UserError as error:
         raise SystemExit(f"error: {error}") from None
     main()

@@ -36,6 +36,7 @@ SPLITS = ("train", "val", "test")
 SPLIT_DIR = Path(__file__).resolve().parent / "splits"
 EG1800_SPLIT_FILE = SPLIT_DIR / "eg1800_faces.json"
 STAND_IN = "EG1800 face stand-in (not CelebA)"
+EG1800_CROP_VERSION = 1  # bump when the cropping changes: older caches are then rebuilt
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -53,7 +54,8 @@ def _pil_to_uint8(image: Image.Image) -> torch.Tensor:
 class FaceImageDataModule(ImageDataModule):
     """Shared part of the face DataModules: uint8 images (N, 1, n, n) per split, kept in memory.
 
-    Batches are ``{"target": (B, 1, n, n) in [0, 1]}``. Subclasses implement :meth:`_load`.
+    Batches are ``{"target": (B, 1, n, n) in [0, 1]}``. Subclasses implement :meth:`_load` and set
+    ``dataset_label``, the name to report results under.
 
     Args:
         root: where the processed tensors are cached (and, for CelebA, torchvision keeps the files).
@@ -61,6 +63,8 @@ class FaceImageDataModule(ImageDataModule):
         pad: measurement padding per side, read by the task's forward model as ``${data.pad}``.
         val_size / test_size / train_size: use the first that many images of each split (all when null).
     """
+
+    dataset_label = "faces"
 
     def __init__(
         self,
@@ -123,7 +127,7 @@ CELEBA_SPLITS = {"train": "train", "val": "valid", "test": "test"}
 
 
 class CelebATransform:
-    """PIL RGB image → centre crop ``crop_size`` → gray → ``size``×``size`` (PIL bilinear) → uint8 (1, n, n)."""
+    """PIL RGB image → centre crop ``crop_size`` → gray → ``size``² (PIL bilinear) → uint8 (1, n, n)."""
 
     def __init__(self, crop_size: int = 120, size: int = 64) -> None:
         self.crop_size, self.size = crop_size, size
@@ -183,6 +187,7 @@ class CelebADataModule(FaceImageDataModule):
             num_workers, augmentation, predict_input,
         )  # fmt: skip
         self.crop_size, self.download = crop_size, download
+        self.dataset_label = f"CelebA {image_size}×{image_size} gray (centre crop {crop_size})"
         self._cache: dict[str, torch.Tensor] = {}
 
     def cache_file(self, split: str) -> Path:
@@ -211,7 +216,8 @@ class CelebADataModule(FaceImageDataModule):
                 str(self.root), split=CELEBA_SPLITS[split], target_type=[], transform=transform,
                 download=self.download,
             )  # fmt: skip
-        except Exception as error:  # torchvision raises RuntimeError (no gdown, md5) / URLError / OSError here
+        # torchvision raises RuntimeError (no gdown, files missing, md5) / URLError / OSError here
+        except Exception as error:
             raise UserError(
                 f"CelebA is not in '{self.root / 'celeba'}' and could not be downloaded "
                 f"({type(error).__name__}): go online with gdown installed, or put img_align_celeba/ and the "
@@ -239,21 +245,36 @@ def haar_face_detector() -> Any | None:
 
 
 def detect_face(detector: Any, gray: np.ndarray, mask: np.ndarray | None) -> tuple[int, int, int, int] | None:
-    """The largest frontal face (x, y, w, h) whose box is at least half person (when a mask is given)."""
+    """The largest frontal face (x, y, w, h) that fits the person mask, when one is given.
+
+    A face fits when its box is at least half person and the head estimated from the mask
+    (:func:`face_box_from_mask`) is not more than a face width above it, nor both much larger and off to a
+    side — which drops the false detections on a chest, a fist or a cheek seen on EG1800.
+    """
     import cv2
 
-    faces = detector.detectMultiScale(cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5, minSize=(40, 40))
+    faces = detector.detectMultiScale(
+        cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5, minSize=(40, 40)
+    )
+    head = face_box_from_mask(mask) if mask is not None else None
     for x, y, w, h in sorted((tuple(int(v) for v in f) for f in faces), key=lambda f: -f[2] * f[3]):
-        if mask is None or (mask[y : y + h, x : x + w] > 0).mean() >= 0.5:
-            return x, y, w, h
+        if mask is not None and (mask[y : y + h, x : x + w] > 0).mean() < 0.5:
+            continue
+        if head is not None:
+            dx = (head[0] + head[2] / 2 - x - w / 2) / w
+            dy = (head[1] + head[3] / 2 - y - h / 2) / w
+            if dy < -1.0 or (head[2] / w > 1.8 and abs(dx) > 0.5):
+                continue
+        return x, y, w, h
     return None
 
 
 def face_box_from_mask(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """A face box (x, y, w, h) estimated from the head, the top part of a person mask (None if empty).
 
-    The head's top is the first row at least a tenth of the image wide; its width is the widest row of the mask's top band (as tall as wide); the face box is 0.9 of
-    it, its top 0.32 head widths below the top of the head (calibrated on the images where Haar finds one).
+    The head's top is the first row at least a tenth of the image wide; its width, the widest rows of the
+    band below (as tall as the head is wide); the face box is 0.9 of it, its top 0.32 head widths below the
+    top of the head (calibrated on the EG1800 images where Haar finds a face: median size ratio 0.99).
     """
     widths = (mask > 0).sum(axis=1)
     rows = np.flatnonzero(widths >= 0.1 * mask.shape[1])  # skip thin things above the head (hair pins, poles)
@@ -266,11 +287,13 @@ def face_box_from_mask(mask: np.ndarray) -> tuple[int, int, int, int] | None:
         head_w = int(np.percentile(band[band > 0], 90))
     band_mask = mask[top : top + head_w] > 0
     cx = float(np.nonzero(band_mask)[1].mean())
-    w = max(int(round(0.9 * head_w)), 8)
-    return int(round(cx - w / 2)), int(round(top + 0.32 * head_w)), w, w
+    w = max(round(0.9 * head_w), 8)
+    return round(cx - w / 2), round(top + 0.32 * head_w), w, w
 
 
-def square_around(box: tuple[int, int, int, int], scale: float, width: int, height: int) -> tuple[int, int, int]:
+def square_around(
+    box: tuple[int, int, int, int], scale: float, width: int, height: int
+) -> tuple[int, int, int]:
     """(left, top, side) of a square ``scale`` × the box's size around its centre, moved / shrunk to fit."""
     x, y, w, h = box
     side = min(round(scale * max(w, h)), width, height)
@@ -282,7 +305,7 @@ def square_around(box: tuple[int, int, int, int], scale: float, width: int, heig
 def eg1800_face_crop(
     image_path: Path, mask_path: Path, size: int = 64, scale: float = 1.8, detector: Any | None = None
 ) -> tuple[torch.Tensor, bool]:
-    """One portrait → uint8 (1, size, size) face-centred gray square, and whether the mask fallback was used."""
+    """A portrait → uint8 (1, size, size) face-centred gray square, and whether the mask fallback was used."""
     with Image.open(image_path) as image:
         gray = image.convert("L")
     mask = np.asarray(Image.open(mask_path).convert("L")) if mask_path.exists() else None
@@ -340,8 +363,9 @@ class EG1800FacesDataModule(FaceImageDataModule):
     Each portrait of ``source_dir/images`` (with ``source_dir/masks`` person masks) is cropped to a square of
     ``crop_scale`` × the largest Haar face box (CelebA-like framing: the whole face and some hair; shrunk to
     the image when larger), or, when no face is found or OpenCV is missing, × a face box estimated from the
-    top of the person mask. The processed images are cached in ``<root>/eg1800_faces_<image_size>.pt``
-    (only the images a run needs are built; later runs add what is missing).
+    top of the person mask. On the 1341 images, Haar gives 1273 (94.9 %), the mask fallback 68
+    (``fallback_stems`` lists those of a run). The processed images are cached in
+    ``<root>/eg1800_faces_<image_size>.pt`` (only the images a run needs are built; later runs add the rest).
 
     Args:
         source_dir: the EG1800 folder (``images/NNNNN.jpg``, ``masks/NNNNN.png``).
@@ -376,6 +400,7 @@ class EG1800FacesDataModule(FaceImageDataModule):
         self.source_dir = Path(source_dir).expanduser()
         self.split_file = Path(split_file) if split_file else EG1800_SPLIT_FILE
         self.crop_scale, self.limit = crop_scale, limit
+        self.dataset_label = STAND_IN
         self.fallback_stems: list[str] = []  # stems cropped from the mask (no face found), after _load
 
     @property
@@ -387,7 +412,12 @@ class EG1800FacesDataModule(FaceImageDataModule):
         return stems[: self.limit] if self.limit else stems
 
     def _cache_key(self, detector: Any | None) -> dict[str, Any]:
-        return {"size": self.image_size, "crop_scale": self.crop_scale, "detector": detector is not None}
+        return {
+            "version": EG1800_CROP_VERSION,
+            "size": self.image_size,
+            "crop_scale": self.crop_scale,
+            "detector": detector is not None,
+        }
 
     def _read_cache(self, key: dict[str, Any]) -> dict[str, Any]:
         if self.cache_file.exists():
@@ -403,7 +433,8 @@ class EG1800FacesDataModule(FaceImageDataModule):
         images_dir, masks_dir = self.source_dir / "images", self.source_dir / "masks"
         detector = haar_face_detector()
         cache = self._read_cache(self._cache_key(detector))
-        missing = [s for s in wanted if s not in set(cache["stems"])]
+        cached = set(cache["stems"])
+        missing = [s for s in wanted if s not in cached]
         if missing:
             if not images_dir.is_dir():
                 raise UserError(
@@ -417,7 +448,9 @@ class EG1800FacesDataModule(FaceImageDataModule):
             for stem in missing:
                 path = images_dir / f"{stem}.jpg"
                 if not path.exists():
-                    raise UserError(f"'{path}' (listed in {self.split_file}) is missing: restore the EG1800 folder")
+                    raise UserError(
+                        f"'{path}' (listed in {self.split_file}) is missing: restore the EG1800 folder"
+                    )
                 crop, used = eg1800_face_crop(path, masks_dir / f"{stem}.png", self.image_size,
                                               self.crop_scale, detector)  # fmt: skip
                 crops.append(crop)
@@ -430,5 +463,7 @@ class EG1800FacesDataModule(FaceImageDataModule):
                      STAND_IN, len(missing), sum(fallback), self.cache_file)  # fmt: skip
         index = {stem: i for i, stem in enumerate(cache["stems"])}
         rows = [index[s] for s in wanted]
-        self.fallback_stems = sorted({*self.fallback_stems, *(s for s in wanted if cache["fallback"][index[s]])})
+        self.fallback_stems = sorted(
+            {*self.fallback_stems, *(s for s in wanted if cache["fallback"][index[s]])}
+        )
         return cache["images"][rows].clone()

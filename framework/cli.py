@@ -37,3 +37,23 @@ def check_group_overrides(argv: Sequence[str], conf_dir: str | Path) -> None:
                 raise UserError(
                     f"{group}={choice.strip()} is not a config; valid {group} choices: {', '.join(choices)}"
                 )
+
+
+def check_composition(argv: Sequence[str], conf_dir: str | Path) -> None:
+    """Compose the config as Hydra will and turn a composition error (a misspelt key such as
+    ``trainer.max_epoch=3``) into one line. Skipped with flags (``-m``, ``--cfg``); ``hydra.*`` is ignored."""
+    if any(arg.startswith("-") for arg in argv):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    overrides = [arg for arg in argv if not arg.lstrip("+~").startswith("hydra.")]
+    try:
+        with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
+            compose(config_name="config", overrides=overrides)
+    except HydraException as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "not in struct" in str(error.__cause__) and "'" in message:
+            key = message.split("'")[1]
+            message = f"{key} is not a config key: check its spelling (or add a new key with +{key}=...)"
+        raise UserError(message) from None

@@ -17,6 +17,8 @@ import torch
 from hydra.errors import InstantiationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.trainer.states import TrainerStatus
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from framework.errors import UserError
@@ -104,15 +106,21 @@ def run(cfg: DictConfig) -> float | None:
     trainable = has_trainable_parameters(module)
     metrics: dict[str, float] = {}
 
+    interrupted = False
     if cfg.stage == "fit":
         if trainable:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            try:
+                trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            except (SIGTERMException, KeyboardInterrupt, SystemExit):
+                if trainer.state.status != TrainerStatus.INTERRUPTED:
+                    raise
+                interrupted = True  # the preemption callback saved last.ckpt
             metrics.update(scalar_metrics(trainer.callback_metrics))
-            best = checkpoint_paths(callbacks).get("best")
-            ckpt_path = best or None
+            ckpt_path = checkpoint_paths(callbacks).get("best") or None
         else:
             log.info("%s has no trainable parameters: nothing to fit, testing it", type(module.net).__name__)
-        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        if not interrupted:
+            trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path)
     elif cfg.stage == "test":
         if trainable and not ckpt_path:
             raise UserError("stage=test of a trainable model needs ckpt_path=<checkpoint .ckpt>")
@@ -123,22 +131,23 @@ def run(cfg: DictConfig) -> float | None:
         trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
 
     metrics.update(scalar_metrics(trainer.callback_metrics))
-    if trainer.interrupted:
-        log.warning("run interrupted: results so far are in %s", output_dir)
     extra = {
         "task": cfg.task_name,
         "experiment": cfg.experiment_name,
         "stage": cfg.stage,
         "model": cfg.module.net._target_,
-        "data": cfg.data._target_,
+        "data": getattr(datamodule, "dataset_label", None) or cfg.data.get("dataset") or cfg.data._target_,
         "checkpoints": checkpoint_paths(callbacks),
         "tested_checkpoint": ckpt_path,
         "output_dir": str(output_dir),
+        "interrupted": interrupted,
     }
     if cfg.stage != "predict":
         write_results(output_dir, metrics, extra)
         print_metrics(metrics, f"{cfg.task_name} / {cfg.experiment_name}: {cfg.stage}")
     log.info("results in %s", output_dir)
+    if interrupted:
+        raise SystemExit(f"interrupted: results so far in {output_dir}; resume with ckpt_path=last")
 
     value = metrics.get(cfg.get("optimized_metric") or "")
     if value is None or not math.isfinite(value):

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from framework.cli import check_group_overrides, group_choices
 from framework.errors import UserError
+from framework.validate import validate_config
 from tests.conftest import CONF_DIR, compose_config, run_cli, task_names
 
 # Which task each model / loss config belongs to: a new config must be added here (and so get tested).
@@ -113,3 +114,34 @@ def test_wrong_model_fails_at_once_with_one_line():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "dadd" in lines[0] and "dad, " in lines[0] and "hio" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.batch_size=abc", r"data.batch_size='abc' has the wrong type: expected int"),
+        ("+trainer.max_epoch=3", r"did you mean trainer.max_epochs"),
+        ("module.optimizer.lr=-1", r"module.optimizer.lr=-1 is impossible: it must be > 0"),
+        ("model.levels=0", r"levels=0 is impossible"),
+    ],
+)
+def test_config_is_validated_against_constructors(override, message, tmp_path):
+    cfg = compose_config([override], tmp_path)
+    with pytest.raises(UserError, match=message):
+        validate_config(cfg)
+
+
+def test_every_preset_passes_validation(tmp_path):
+    for task in task_names():
+        validate_config(compose_config([f"task={task}"], tmp_path))
+    for experiment in group_choices(CONF_DIR, "experiment"):
+        extra = ["model.checkpoint=x.ckpt"] if "refine" in experiment else []
+        validate_config(compose_config([f"experiment={experiment}", *extra], tmp_path))
+
+
+def test_misspelt_key_fails_in_one_line_before_anything_runs():
+    result = run_cli("trainer.max_epoch=3")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: trainer.max_epoch is not a config key: check its spelling")
