@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +108,17 @@ def run(cfg: DictConfig) -> float | None:
     metrics: dict[str, float] = {}
 
     interrupted = False
+    fit_seconds = None
     if cfg.stage == "fit":
         if trainable:
+            started = time.perf_counter()
             try:
                 trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
             except (SIGTERMException, KeyboardInterrupt, SystemExit):
                 if trainer.state.status != TrainerStatus.INTERRUPTED:
                     raise
                 interrupted = True  # the preemption callback saved last.ckpt
+            fit_seconds = time.perf_counter() - started
             metrics.update(scalar_metrics(trainer.callback_metrics))
             ckpt_path = checkpoint_paths(callbacks).get("best") or None
         else:
@@ -141,6 +145,8 @@ def run(cfg: DictConfig) -> float | None:
         "tested_checkpoint": ckpt_path,
         "output_dir": str(output_dir),
         "interrupted": interrupted,
+        "fit_seconds": fit_seconds,
+        "epochs": trainer.current_epoch,
     }
     if cfg.stage != "predict":
         write_results(output_dir, metrics, extra)
