@@ -54,11 +54,19 @@ def checkpoint_paths(callbacks: list[Callback]) -> dict[str, str]:
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Epoch-level scalars (``train/loss``, not its ``_step`` / ``_epoch`` copies)."""
     return {
         k: float(v)
         for k, v in metrics.items()
-        if isinstance(v, (int, float, torch.Tensor)) and not k.endswith("_step")
+        if isinstance(v, (int, float, torch.Tensor)) and not k.endswith(("_step", "_epoch"))
     }
+
+
+def test_set_size(datamodule: pl.LightningDataModule) -> int | None:
+    sets = getattr(datamodule, "test_set", None)
+    if sets is None:
+        return None
+    return sum(len(s) for s in sets) if isinstance(sets, list) else len(sets)
 
 
 def instantiate(node: DictConfig, **kwargs: Any) -> Any:
@@ -146,6 +154,7 @@ def run(cfg: DictConfig) -> float | None:
         "output_dir": str(output_dir),
         "interrupted": interrupted,
         "fit_seconds": fit_seconds,
+        "n_test": test_set_size(datamodule),
         "epochs": trainer.current_epoch,
     }
     if cfg.stage != "predict":

@@ -1,0 +1,76 @@
+"""What every benchmark shares: running `run.py` as a user would, reading its results, writing tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
+
+from framework.results import atomic_write_text  # noqa: E402
+
+
+def machine() -> str:
+    return (
+        f"{os.cpu_count()} CPU cores, no GPU (torch {torch.__version__.split('+')[0]}, {platform.machine()})"
+    )
+
+
+def run_experiment(
+    overrides: list[str], run_dir: Path, reuse: bool, log_file: Path | None = None
+) -> dict[str, Any]:
+    """`python run.py <overrides>` into ``run_dir`` (skipped when ``reuse`` and it already finished);
+    returns its ``metrics.json`` plus the wall time in seconds."""
+    metrics_file = run_dir / "metrics.json"
+    if not (reuse and metrics_file.is_file()):
+        command = [
+            sys.executable,
+            str(ROOT / "run.py"),
+            *overrides,
+            "logger=csv",
+            "callbacks.rich_progress_bar=null",
+            f"hydra.run.dir={run_dir}",
+        ]
+        print("$", " ".join(command[1:]), flush=True)
+        started = time.perf_counter()
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_file or os.devnull, "w")  # noqa: SIM115
+        with log:
+            result = subprocess.run(
+                command,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "WANDB_MODE": "offline"},
+            )
+        if result.returncode != 0:
+            raise RuntimeError(f"run failed ({result.returncode}): {' '.join(overrides)}; log: {log_file}")
+        payload = json.loads(metrics_file.read_text())
+        payload["wall_seconds"] = time.perf_counter() - started
+        atomic_write_text(metrics_file, json.dumps(payload, indent=2) + "\n")
+    return json.loads(metrics_file.read_text())
+
+
+def write_results(name: str, command: str, rows: list[dict[str, Any]], markdown: str) -> None:
+    payload = {
+        "name": name,
+        "command": command,
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "rows": rows,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / f"{name}.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(RESULTS / f"{name}.md", markdown)
+    print(markdown)

@@ -1,0 +1,253 @@
+"""Phase-retrieval benchmark: PR-DAD I / II, the ablations and ER / HIO / RAAR on the same test images.
+
+    python benchmarks/phase_retrieval.py --full          # trains what is missing (hours on 2 CPU cores)
+    python benchmarks/phase_retrieval.py --full --reuse  # only evaluates runs that already finished
+    python benchmarks/phase_retrieval.py                 # quick: tiny trainings, n = 500 (minutes)
+
+Every row comes from `python run.py …` into outputs/bench/phase_retrieval/<mode>/<method>/<data>_<protocol>/;
+the published rows are PR-DAD's Table V (Dekel & Gugel, ICFSP 2022) for Fashion-MNIST.
+Writes benchmarks/results/phase_retrieval.{md,json} (quick mode: phase_retrieval_quick.*) and a figure
+of ground truth / HIO / PR-DAD I / PR-DAD II for the same 16 test images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from common import RESULTS, ROOT, run_experiment, write_results
+
+sys.path.insert(0, str(ROOT))
+import hydra
+from omegaconf import OmegaConf
+
+from callbacks.image_logger import image_grid
+from datamodules.io import save_image
+from framework.resolvers import register_resolvers
+from lightning_modules.phase_retrieval import align_rot180
+from metrics.phase_retrieval import SSIM_WINDOW
+
+
+@dataclass
+class Method:
+    name: str
+    overrides: list[str]
+    quick: list[str] = field(default_factory=list)
+    refines: str | None = None  # a method whose best checkpoint this one starts from
+    datasets: tuple[str, ...] = ("fashion_mnist/prdad",)
+
+
+TRAIN_QUICK = ["trainer.max_epochs=2", "data.train_size=4000", "data.val_size=500", "data.test_size=500"]
+CLASSICAL_QUICK = ["model.iterations=100", "model.restarts=2", "data.test_size=500"]
+EVERY = ("fashion_mnist/prdad", "fashion_mnist/uelwer", "mnist/prdad", "eg1800_faces/prdad")
+METHODS = [
+    Method("prdad_haar", ["experiment=prdad_haar"], TRAIN_QUICK, datasets=EVERY),
+    Method(
+        "prdad_ae",
+        ["experiment=prdad_ae"],
+        [*TRAIN_QUICK, "trainer.max_epochs=3", "module.ae_epochs=1", "module.mapping_epochs=1"],
+        datasets=EVERY,
+    ),
+    Method("ablation_ifft", ["experiment=ablation_ifft"], TRAIN_QUICK),
+    Method("ablation_idct", ["experiment=ablation_idct"], TRAIN_QUICK),
+    Method("ablation_conv_only", ["experiment=ablation_conv_only"], TRAIN_QUICK),
+    Method(
+        "prdad_haar+er",
+        ["experiment=ablation_refine_er"],
+        ["data.test_size=500", "model.iterations=50"],
+        refines="prdad_haar",
+        datasets=EVERY,
+    ),
+    Method(
+        "prdad_haar+hio",
+        ["experiment=ablation_refine_hio"],
+        ["data.test_size=500", "model.iterations=50"],
+        refines="prdad_haar",
+    ),
+    Method("hio", ["stage=test", "model=hio"], CLASSICAL_QUICK, datasets=EVERY),
+    Method("er", ["stage=test", "model=er"], CLASSICAL_QUICK, datasets=EVERY),
+    Method("raar", ["stage=test", "model=raar"], CLASSICAL_QUICK, datasets=EVERY),
+]
+# Dekel & Gugel, "Phase retrieval via deep auto-decoders" (ICFSP 2022), Table V (Fashion-MNIST).
+PUBLISHED = [
+    ("PR-DAD Haar (paper)", {"mse": 0.0078, "mae": 0.0471, "ssim_dr2": 0.8186}),
+    ("PR-DAD AE (paper)", {"mse": 0.0081, "mae": 0.0442, "ssim_dr2": 0.8242}),
+    ("CPR (paper, Table V)", {"mse": 0.0113, "mae": 0.0497, "ssim_dr2": 0.8092}),
+    ("PRCGAN (paper, Table V)", {"mse": 0.0151, "mae": 0.0572, "ssim_dr2": 0.7749}),
+]
+METRICS = ("ssim", "ssim_dr2", "mse", "mae", "psnr")
+
+
+def data_overrides(dataset: str) -> list[str]:
+    data, protocol = dataset.split("/")
+    return [f"data={data}", f"protocol={protocol}"]
+
+
+def load_net(run_dir: Path) -> tuple[torch.nn.Module, Any]:
+    """The network of a finished run (its config + best checkpoint), in eval mode."""
+    cfg = OmegaConf.load(run_dir / "config_resolved.yaml")
+    net = hydra.utils.instantiate(cfg.module.net)
+    result = json.loads((run_dir / "metrics.json").read_text())
+    checkpoint = result.get("tested_checkpoint")
+    if checkpoint:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+        net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    return net.eval(), cfg
+
+
+def test_images(cfg: Any, count: int) -> torch.Tensor:
+    datamodule = hydra.utils.instantiate(cfg.data, augmentation=None)
+    datamodule.setup("test")
+    return torch.stack([datamodule.test_set[i]["target"] for i in range(count)])
+
+
+def ms_per_image(run_dir: Path, trainable: bool) -> float | None:
+    """Batched CPU inference time of the run's model (network or classical algorithm) per image."""
+    net, cfg = load_net(run_dir)
+    x = test_images(cfg, 256 if trainable else 32)
+    forward_model = hydra.utils.instantiate(cfg.module.forward_model)
+    y = forward_model(x)
+    with torch.inference_mode():
+        net(y[:8])
+        started = time.perf_counter()
+        repeats = 5 if trainable else 1
+        for _ in range(repeats):
+            net(y)
+    return 1000 * (time.perf_counter() - started) / (repeats * len(x))
+
+
+def figure(runs: dict[str, Path], path: Path) -> None:
+    """Ground truth / HIO / PR-DAD I / PR-DAD II on the first 16 test images (rot180-aligned to the truth)."""
+    names = [("HIO", "hio"), ("PR-DAD I (Haar)", "prdad_haar"), ("PR-DAD II (AE)", "prdad_ae")]
+    available = [(label, runs[key]) for label, key in names if key in runs]
+    if not available:
+        return
+    _, cfg = load_net(available[0][1])
+    x = test_images(cfg, 16)
+    y = hydra.utils.instantiate(cfg.module.forward_model)(x)
+    rows = {"ground truth": x}
+    with torch.inference_mode():
+        for label, run_dir in available:
+            net, _ = load_net(run_dir)
+            rows[label] = align_rot180(net(y).clamp(0, 1), x)
+    save_image(image_grid(rows, 16), path)
+    print(f"figure: {path} (rows: {', '.join(rows)})")
+
+
+def cell(metrics: dict[str, float], key: str, digits: int = 4) -> str:
+    return f"{metrics[key]:.{digits}f}" if key in metrics else "–"
+
+
+def markdown(rows: list[dict[str, Any]], mode: str, command: str) -> str:
+    lines = [
+        "# Phase retrieval benchmark",
+        "",
+        f"`{command}` ({mode}). Metrics are 180°-invariant per sample; `ssim` at data range 1, `ssim_dr2` "
+        f"at data range 2, SSIM window {SSIM_WINDOW}; PSNR at data range 1. Published rows: PR-DAD's Table V "
+        "(Dekel & Gugel, ICFSP 2022); their SSIM is listed as `ssim_dr2`, the convention the compared "
+        "papers' code uses (data_range=2 for images in [0, 1]).",
+        "",
+        "| method | data | protocol | n | SSIM dr1 | SSIM dr2 | MSE | MAE | PSNR | train min | ms/image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        m = row["metrics"]
+        train = f"{row['train_minutes']:.1f}" if row.get("train_minutes") else "–"
+        speed = f"{row['ms_per_image']:.3g}" if row.get("ms_per_image") else "–"
+        lines.append(
+            f"| {row['method']} | {row['dataset']} | {row.get('protocol', '')} | {row.get('n') or ''} | "
+            f"{cell(m, 'ssim')} | {cell(m, 'ssim_dr2')} | {cell(m, 'mse')} | {cell(m, 'mae')} | "
+            f"{cell(m, 'psnr', 2)} | {train} | {speed} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="the committed benchmark (full data and schedules)"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="evaluate finished runs instead of rerunning them"
+    )
+    parser.add_argument("--only", default="", help="comma-separated method names")
+    parser.add_argument(
+        "--datasets", default="", help="comma-separated data/protocol pairs, e.g. mnist/prdad"
+    )
+    args = parser.parse_args()
+    register_resolvers()
+    mode = "full" if args.full else "quick"
+    command = "python benchmarks/phase_retrieval.py" + (" --full" if args.full else "")
+    bench_dir = ROOT / "outputs" / "bench" / "phase_retrieval" / mode
+    only = set(filter(None, args.only.split(",")))
+    wanted = set(filter(None, args.datasets.split(",")))
+
+    rows: list[dict[str, Any]] = []
+    finished: dict[tuple[str, str], Path] = {}
+    for method in METHODS:
+        if only and method.name not in only:
+            continue
+        for dataset in method.datasets:
+            if wanted and dataset not in wanted:
+                continue
+            run_dir = bench_dir / method.name / dataset.replace("/", "_")
+            overrides = [*method.overrides, *data_overrides(dataset)] + ([] if args.full else method.quick)
+            if method.refines:
+                parent = finished.get((method.refines, dataset))
+                if parent is None:
+                    print(f"skip {method.name} on {dataset}: {method.refines} has not run")
+                    continue
+                tested = json.loads((parent / "metrics.json").read_text())["tested_checkpoint"]
+                overrides.append(f"model.checkpoint={tested}")
+            try:
+                result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
+            except RuntimeError as error:
+                print(f"FAILED {method.name} on {dataset}: {error}")
+                continue
+            finished[(method.name, dataset)] = run_dir
+            trainable = result.get("fit_seconds") is not None
+            metrics = {key: result["metrics"][f"test/{key}"] for key in METRICS}
+            data, protocol = dataset.split("/")
+            rows.append(
+                {
+                    "method": method.name,
+                    "dataset": result.get("data", data),
+                    "protocol": protocol,
+                    "n": int(result.get("n_test", 0)) or None,
+                    "metrics": metrics,
+                    "train_minutes": round(result["fit_seconds"] / 60, 2) if trainable else None,
+                    "ms_per_image": round(ms_per_image(run_dir, trainable), 4),
+                    "checkpoint": result.get("tested_checkpoint"),
+                    "command": "python run.py " + " ".join(overrides),
+                }
+            )
+    if not wanted or "fashion_mnist/prdad" in wanted:
+        for name, metrics in PUBLISHED:
+            rows.append(
+                {
+                    "method": name,
+                    "dataset": "fashion_mnist",
+                    "protocol": "prdad",
+                    "n": 10000,
+                    "metrics": metrics,
+                    "source": "paper",
+                }
+            )
+    suffix = "" if args.full else "_quick"
+    figure(
+        {m: p for (m, d), p in finished.items() if d == "fashion_mnist/prdad"},
+        RESULTS / f"phase_retrieval{suffix}.png",
+    )
+    write_results(f"phase_retrieval{suffix}", command, rows, markdown(rows, mode, command))
+
+
+if __name__ == "__main__":
+    main()
