@@ -49,7 +49,11 @@ def has_trainable_parameters(module: torch.nn.Module) -> bool:
 def checkpoint_paths(callbacks: list[Callback]) -> dict[str, str]:
     for callback in callbacks:
         if isinstance(callback, ModelCheckpoint):
-            return {"best": callback.best_model_path, "last": callback.last_model_path or ""}
+            last = Path(callback.dirpath or "") / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+            return {
+                "best": callback.best_model_path,
+                "last": callback.last_model_path or (str(last) if last.is_file() else ""),
+            }
     return {}
 
 
