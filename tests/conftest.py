@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -56,6 +57,15 @@ def compose_config(overrides: Sequence[str], output_dir: Path | None = None) -> 
             cfg.paths.log_dir = str(output_dir)
         del cfg.hydra
     return cfg
+
+
+@pytest.fixture
+def single_thread() -> Iterator[None]:
+    """Tiny tensors run fastest on one thread and do not stall when other processes load the 2 cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -21,13 +19,7 @@ from operators.fourier import FourierMagnitude, fourier_magnitude, pad_image, su
 N, PAD = 16, 8
 
 
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threading only adds overhead (10x+ on a loaded 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def toy_images(b: int = 4, n: int = N, seed: int = 0) -> torch.Tensor:

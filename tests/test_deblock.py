@@ -20,16 +20,7 @@ def test_shape_and_identity_at_init() -> None:
     assert [m.kernel_size[0] for m in net.body if isinstance(m, torch.nn.Conv2d)] == [9, 7, 1, 5]
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convs run fastest single-threaded, and do not stall when other processes load the CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_is_trainable_from_identity(one_thread) -> None:
+def test_is_trainable_from_identity(single_thread) -> None:
     torch.manual_seed(0)
     clean = F.interpolate(torch.rand(1, 3, 4, 4), size=(32, 32), mode="bicubic").clamp(0, 1)
     noisy = jpeg_compress(clean, quality=10)

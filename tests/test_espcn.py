@@ -84,16 +84,7 @@ def test_bicubic_upsampler_has_no_parameters() -> None:
     assert torch.allclose(up(torch.full((1, 3, 4, 4), 0.7)), torch.full((1, 3, 12, 12), 0.7), atol=1e-6)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convs run fastest single-threaded, and do not stall when other processes load the CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_tiny_espcn_overfits_one_crop(one_thread) -> None:
+def test_tiny_espcn_overfits_one_crop(single_thread) -> None:
     torch.manual_seed(0)
     if BUTTERFLY.is_file():
         from datamodules.io import load_image

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import hydra
@@ -22,13 +21,7 @@ from models.prdad_ablations import ConvOnlyPR, PRDADFourierBranch, RefinedPR, id
 from operators.fourier import FourierMagnitude, pad_image
 from tests.conftest import CONF_DIR, compose_config
 
-
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _images(b: int, n: int, seed: int = 0) -> torch.Tensor:

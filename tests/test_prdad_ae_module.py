@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import functools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,7 @@ from losses.rot180 import Rot180InvariantLoss
 from models.prdad import ConvAutoEncoder, PRDADAutoEncoder, PRDADWaveletPacket
 from operators.fourier import FourierMagnitude, rot180
 
-
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _module(**kwargs: float) -> PRDADAutoEncoderModule:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,14 +23,7 @@ from models.prdad import (
 from operators.fourier import FourierMagnitude, rot180
 from operators.wavelet_packet import haar_packet_forward
 
-
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threading only adds overhead (10x+ on a loaded 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _y(b: int, n: int, pad: int, seed: int = 0) -> torch.Tensor:
