@@ -1,18 +1,26 @@
-"""What every DataModule shares: loaders, batch-level augmentation, and `stage=predict` on user images."""
+"""What every DataModule shares: loaders, batch-level augmentation, and `stage=predict` on user images.
+
+The training loader is resumable: its order is a function of (seed, epoch), each item is drawn with its
+own seed (so random crops / flips inside a data set do not depend on what ran before, nor on the number of
+workers), and Lightning stores its position in every checkpoint, so a fit resumed mid-epoch continues with
+the very next batch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from datamodules.io import list_images, load_image
+from datamodules.io import check_image_size, list_images, load_image, note_conversions, read_info
 from framework.errors import UserError
+from framework.rng import seeded_torch
 
 
 class DictDataset(Dataset):
@@ -35,7 +43,11 @@ class DictDataset(Dataset):
 
 
 class ImageFileDataset(Dataset):
-    """Images from a file or folder as ``{key: image, "name": stem}``, optionally transformed."""
+    """Images from a file or folder as ``{key: image, "name": stem}``, optionally transformed.
+
+    Every header is read up front: an unreadable file or an image too large to load stops the run before
+    anything is computed, and images in another mode (gray, RGBA) are reported once and converted.
+    """
 
     def __init__(
         self,
@@ -43,18 +55,115 @@ class ImageFileDataset(Dataset):
         mode: str = "RGB",
         key: str = "input",
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         self.files = list_images(path)
-        self.mode, self.key, self.transform = mode, key, transform
+        infos = [read_info(file) for file in self.files]
+        for info in infos:
+            check_image_size(info, 1 if mode == "L" else 3, max_pixels)
+        note_conversions(infos, mode)
+        self.mode, self.key, self.transform, self.max_pixels = mode, key, transform, max_pixels
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        image = load_image(self.files[index], self.mode)
+        image = load_image(self.files[index], self.mode, self.max_pixels)
         if self.transform is not None:
             image = self.transform(image)
         return {self.key: image, "name": self.files[index].stem}
+
+
+class ResumableSampler(Sampler[tuple[int, int]]):
+    """A shuffled epoch as ``(index, item seed)`` pairs, both functions of ``(seed, epoch)`` only.
+
+    :meth:`resume` makes the next epoch start after the items already used, so a fit resumed mid-epoch
+    sees exactly the batches it would have seen. Wrap the data set in :class:`SeededItems` to use the seeds.
+    """
+
+    def __init__(self, length: int, seed: int | None = None) -> None:
+        self.length = length
+        self.seed = int(torch.initial_seed() if seed is None else seed) % 2**63
+        self.epoch = 0
+        self._resume_at: tuple[int, int] | None = None  # (epoch, items to skip) for the next __iter__
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before every epoch."""
+        self.epoch = epoch
+
+    def resume(self, epoch: int, skip: int) -> None:
+        """Start epoch ``epoch`` after its first ``skip`` items (applies once, to the next iteration)."""
+        self.epoch, self._resume_at = epoch, (epoch, skip)
+
+    def order(self, epoch: int) -> tuple[list[int], list[int]]:
+        """Indices and item seeds of ``epoch``."""
+        state = np.random.SeedSequence([self.seed, epoch]).generate_state(2, dtype=np.uint32)
+        generator = torch.Generator().manual_seed((int(state[0]) << 31) ^ int(state[1]))
+        indices = torch.randperm(self.length, generator=generator)
+        seeds = torch.randint(0, 2**62, (self.length,), generator=generator)
+        return indices.tolist(), seeds.tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        indices, seeds = self.order(self.epoch)
+        start = 0
+        if self._resume_at is not None:
+            epoch, skip = self._resume_at
+            self._resume_at = None
+            start = min(skip, self.length) if epoch == self.epoch else 0
+        return iter(list(zip(indices[start:], seeds[start:], strict=True)))
+
+    def __len__(self) -> int:
+        return self.length  # the whole epoch, resumed or not: Lightning counts batches from it
+
+
+class SeededItems(Dataset):
+    """``dataset[index]`` drawn under its own torch seed, for the ``(index, seed)`` keys of
+    :class:`ResumableSampler`; the global random stream is neither used nor changed."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, seed = key
+        with seeded_torch(seed):
+            return self.dataset[index]
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader that can say where training is in its epoch (``state_dict``) and start there
+    (``load_state_dict``).
+
+    ``progress`` returns (batches of the current epoch that training has consumed, whether the epoch is
+    over); the DataModule points it at the Trainer's counters, since the loader itself runs ahead by the
+    prefetched batches. Lightning also stores this state with its loops (the loader is "stateful" to it),
+    but does not load it back when ``configure_optimizers`` asked for ``trainer.estimated_stepping_batches``
+    (Lightning issue #20550), so :class:`ImageDataModule` keeps and restores it itself.
+    """
+
+    progress: Callable[[], tuple[int, bool]] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        sampler = self.sampler
+        if not isinstance(sampler, ResumableSampler):  # e.g. wrapped for DDP: epoch-level resume only
+            return {}
+        batches, finished = self.progress() if self.progress is not None else (0, False)
+        epoch = sampler.epoch + 1 if finished else sampler.epoch  # a finished epoch resumes at the next
+        return {
+            "seed": sampler.seed,
+            "epoch": epoch,
+            "batches": 0 if finished else batches,
+            "batch_size": self.batch_size,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        sampler = self.sampler
+        if not state_dict or not isinstance(sampler, ResumableSampler):
+            return
+        sampler.seed = int(state_dict["seed"])
+        sampler.resume(int(state_dict["epoch"]), int(state_dict["batches"]) * int(state_dict["batch_size"]))
 
 
 class ImageDataModule(LightningDataModule):
@@ -84,22 +193,63 @@ class ImageDataModule(LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        self._train_loader: DataLoader | None = None
+        self._shuffle_seed: int | None = None  # fixed at the first training loader, kept in checkpoints
+        self._resume_loader: dict[str, Any] | None = None  # loader state of the checkpoint being resumed
 
     # -- loaders ---------------------------------------------------------------------------------------
     def _loader(self, dataset: Dataset | None, shuffle: bool, batch_size: int) -> DataLoader:
+        """A shuffled loader is a :class:`ResumableDataLoader`; an unshuffled one a plain DataLoader."""
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() did not build this split")
-        return DataLoader(
-            dataset,
+        if not shuffle:
+            return DataLoader(
+                dataset,
+                batch_size=batch_size,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+            )
+        sampler = ResumableSampler(len(dataset), self._shuffle_seed)  # type: ignore[arg-type]
+        self._shuffle_seed = sampler.seed
+        return ResumableDataLoader(
+            SeededItems(dataset),
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            drop_last=shuffle and len(dataset) > batch_size,  # type: ignore[arg-type]
+            drop_last=len(dataset) > batch_size,  # type: ignore[arg-type]
+            generator=torch.Generator().manual_seed(sampler.seed),  # worker seeds, not the global stream
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, batch_size=self.batch_size)
+        loader = self._loader(self.train_set, shuffle=True, batch_size=self.batch_size)
+        trainer = self.trainer
+        if trainer is not None and isinstance(loader, ResumableDataLoader):
+            fit_loop = trainer.fit_loop
+
+            def progress() -> tuple[int, bool]:
+                batches = fit_loop.epoch_loop.batch_progress.current.processed
+                return batches, batches >= trainer.num_training_batches
+
+            loader.progress = progress
+            # Lightning may make an iterator before its set_epoch() (or before restoring its counters)
+            loader.sampler.set_epoch(fit_loop.epoch_progress.current.processed)  # type: ignore[attr-defined]
+            if self._resume_loader:
+                loader.load_state_dict(self._resume_loader)
+                self._resume_loader = None  # once: a loader rebuilt later starts its own epoch
+        self._train_loader = loader
+        return loader
+
+    # -- resuming: the checkpoint keeps where training was in its epoch ----------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        loader = self._train_loader
+        return {"train_loader": loader.state_dict()} if isinstance(loader, ResumableDataLoader) else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Called by Lightning before any loader is built; :meth:`train_dataloader` applies it."""
+        self._resume_loader = state_dict.get("train_loader") or None
+        if self._resume_loader:
+            self._shuffle_seed = int(self._resume_loader["seed"])
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, batch_size=self.eval_batch_size)

@@ -1,7 +1,16 @@
-"""Reading images from disk, with one-line errors that name the file and what to do."""
+"""Reading images from disk, with one-line errors that name the file and what to do.
+
+Every data set reads through here, so each bad-input check lives in one place: a missing folder or file,
+an empty folder, a corrupt or truncated image, a gray / RGBA image where RGB is expected (converted), and an
+image too large to load whole (refused). Errors are :class:`DataError`, a :class:`UserError` that stays one
+line even when raised in a DataLoader worker.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,46 +19,191 @@ from PIL import Image, UnidentifiedImageError
 
 from framework.errors import UserError
 
+log = logging.getLogger(__name__)
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Images above this many pixels are refused rather than decoded (a 100 Mpx RGB image is 1.2 GB as float32).
+MAX_PIXELS = int(os.environ.get("IMAGING_LAB_MAX_PIXELS", 100_000_000))
+_BYTES_PER_PIXEL_CHANNEL = 12  # uint8 decode + float32 tensor + one float32 working copy, per channel
+
+
+class DataError(UserError):
+    """A bad data file. A DataLoader worker re-raises an exception as ``type(e)(<traceback text>)``; this
+    class keeps only the original one-line message, so ``run.py`` still prints one line."""
+
+    def __init__(self, message: str = "") -> None:
+        if message.startswith("Caught ") and "\nOriginal Traceback" in message:
+            last = message.rstrip().rsplit("\n", 1)[-1]
+            message = last.split(": ", 1)[1] if ": " in last else last
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image's header says, read without decoding the pixels."""
+
+    path: Path
+    width: int
+    height: int
+    mode: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width), the order of a tensor's last two dimensions."""
+        return self.height, self.width
+
+
+def _is_image(path: Path) -> bool:
+    # "._x.png" (macOS resource forks) and other hidden files are not images, whatever their extension
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Sorted image files (by extension) in ``folder``; other files such as SOURCE.txt are skipped."""
+    """Sorted image files (by extension) in ``folder``, or ``[folder]`` for an image file; other files
+    (SOURCE.txt, hidden files) are skipped."""
     folder = Path(folder).expanduser()
     if not folder.exists():
-        raise UserError(f"image folder '{folder}' does not exist: check the path (or paths.shared_data_dir)")
+        raise DataError(f"image folder '{folder}' does not exist: check the path (or paths.shared_data_dir)")
     if folder.is_file():
         if folder.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise UserError(f"'{folder}' is not an image ({', '.join(IMAGE_EXTENSIONS)})")
+            raise DataError(
+                f"'{folder}' is not an image ({', '.join(IMAGE_EXTENSIONS)}): give an image or a folder"
+            )
         return [folder]
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = sorted(p for p in folder.iterdir() if _is_image(p))
     if not files:
-        raise UserError(f"image folder '{folder}' holds no images ({', '.join(IMAGE_EXTENSIONS)}): add some")
+        raise DataError(f"image folder '{folder}' holds no images ({', '.join(IMAGE_EXTENSIONS)}): add some")
     return files
 
 
-def load_image(path: str | Path, mode: str = "RGB") -> torch.Tensor:
-    """Load ``path`` as a float tensor (C, H, W) in [0, 1]; ``mode`` is a PIL mode ("RGB" or "L").
+def _available_memory() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
-    Grayscale and RGBA files are converted to ``mode`` (RGBA is composited on white).
-    """
+
+def check_image_size(info: ImageInfo, channels: int = 3, max_pixels: int | None = None) -> None:
+    """Refuse an image too large to load whole: more than ``max_pixels`` (default :data:`MAX_PIXELS`) or
+    more than half the memory available now once decoded."""
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    pixels = info.width * info.height
+    where = f"image '{info.path}' is {info.width}×{info.height} ({pixels / 1e6:.1f} Mpx)"
+    if pixels > limit:
+        raise DataError(
+            f"{where}, over the {limit / 1e6:g} Mpx limit: refused (not tiled); downscale or cut it into "
+            "tiles first, or raise IMAGING_LAB_MAX_PIXELS"
+        )
+    needed, available = pixels * channels * _BYTES_PER_PIXEL_CHANNEL, _available_memory()
+    if available is not None and needed > available // 2:
+        raise DataError(
+            f"{where} and needs ~{needed / 2**30:.1f} GiB to load, more than half the "
+            f"{available / 2**30:.1f} GiB free: refused (not tiled); downscale or cut it into tiles first"
+        )
+
+
+def read_info(path: str | Path) -> ImageInfo:
+    """The header of ``path`` (size and PIL mode), with the errors of :func:`load_image`; cheap, so data
+    sets check every file (pairs, sizes, modes) before a run starts."""
     path = Path(path)
     try:
         with Image.open(path) as image:
-            image.load()
-            if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
-                rgba = image.convert("RGBA")
-                image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image.alpha_composite(rgba)
-            image = image.convert(mode)
+            return ImageInfo(path, image.width, image.height, image.mode)
     except FileNotFoundError:
-        raise UserError(f"image '{path}' does not exist: check the path") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise UserError(f"image '{path}' is corrupt or truncated ({error}): replace or remove it") from None
-    array = np.asarray(image, dtype=np.uint8)
+        raise DataError(f"image '{path}' does not exist: check the path") from None
+    except Image.DecompressionBombError:
+        raise DataError(
+            f"image '{path}' is too large to load whole (PIL's decompression-bomb limit): refused (not "
+            "tiled); downscale or cut it into tiles first"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"image '{path}' is not a readable image ({error}): replace or remove it") from None
+
+
+def note_conversions(infos: list[ImageInfo], mode: str) -> None:
+    """Say once (a log warning) how many images are not in ``mode`` and will be converted to it."""
+    others = [info for info in infos if info.mode != mode and not (mode == "L" and info.mode == "1")]
+    if others:
+        modes = ", ".join(sorted({info.mode for info in others}))
+        log.warning(
+            "%d of %d images are %s, not %s (first: '%s'): converted to %s%s",
+            len(others),
+            len(infos),
+            modes,
+            mode,
+            others[0].path,
+            mode,
+            ", transparency composited on white" if any("A" in info.mode for info in others) else "",
+        )
+
+
+def _decode(path: Path, max_pixels: int | None, channels: int) -> Image.Image:
+    """Open and decode ``path`` fully (so truncation shows here), after the size check."""
+    try:
+        image = Image.open(path)
+    except FileNotFoundError:
+        raise DataError(f"image '{path}' does not exist: check the path") from None
+    except Image.DecompressionBombError:
+        raise DataError(
+            f"image '{path}' is too large to load whole (PIL's decompression-bomb limit): refused (not "
+            "tiled); downscale or cut it into tiles first"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        message = f"image '{path}' is corrupt or not an image ({error}): replace or remove it"
+        raise DataError(message) from None
+    try:
+        check_image_size(ImageInfo(path, image.width, image.height, image.mode), channels, max_pixels)
+        image.load()
+    except DataError:
+        image.close()
+        raise
+    except (OSError, SyntaxError, ValueError) as error:
+        image.close()
+        raise DataError(f"image '{path}' is corrupt or truncated ({error}): replace or remove it") from None
+    return image
+
+
+def to_mode(image: Image.Image, mode: str) -> Image.Image:
+    """``image`` in PIL ``mode``; transparency is composited on white when going to RGB or L."""
+    if image.mode == mode:
+        return image
+    if mode in ("RGB", "L") and (image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image.alpha_composite(rgba)
+    if image.mode.startswith("I;16") and mode in ("RGB", "L"):
+        array = np.asarray(image, dtype=np.float64) / 257.0  # 16-bit gray to 8 bits: scaled, not clipped
+        image = Image.fromarray(array.round().astype(np.uint8), "L")
+    return image.convert(mode)
+
+
+def load_image(path: str | Path, mode: str = "RGB", max_pixels: int | None = None) -> torch.Tensor:
+    """Load ``path`` as a float tensor (C, H, W) in [0, 1]; ``mode`` is a PIL mode ("RGB" or "L").
+
+    Gray, palette and RGBA files are converted to ``mode`` (transparency is composited on white); an
+    image over ``max_pixels`` (default :data:`MAX_PIXELS`) or too large for free memory is refused.
+    """
+    path = Path(path)
+    channels = Image.getmodebands(mode)
+    with _decode(path, max_pixels, channels) as image:
+        array = np.asarray(to_mode(image, mode), dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def load_mask(path: str | Path, max_pixels: int | None = None) -> torch.Tensor:
+    """Load a label mask as an int64 tensor (H, W) of its stored values: class indices of a palette
+    ("P") or gray ("L", "I;16", "1") PNG. A colour mask is refused: its colours are not class indices."""
+    path = Path(path)
+    with _decode(path, max_pixels, 1) as image:
+        if image.mode not in ("P", "L", "1", "I", "I;16", "I;16L", "I;16B"):
+            raise DataError(
+                f"mask '{path}' is a {image.mode} image, not a label mask: save it as a one-channel PNG "
+                "(mode L or P) whose values are the class indices"
+            )
+        array = np.asarray(image)
+    return torch.from_numpy(array.astype(np.int64))
 
 
 def save_image(image: torch.Tensor, path: str | Path) -> Path:

@@ -1,8 +1,15 @@
-"""Checkpoints written atomically (temp file + rename) and read with one-line errors."""
+"""Checkpoints written atomically (temp file + fsync + rename) and read with one-line errors.
+
+Lightning reads every checkpoint through the Trainer's ``CheckpointIO`` (``trainer.fit/test/predict(
+ckpt_path=...)``), so a corrupt or truncated file given as ``ckpt_path`` ends here, as a :class:`UserError`.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +28,67 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before the rename makes it the checkpoint
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def load_checkpoint(
         self, path: str | Path, map_location: Any = None, weights_only: bool | None = None
     ) -> Any:
+        path = Path(path)
+        check_checkpoint_file(path)
         try:
             return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
-        except FileNotFoundError:
-            raise UserError(f"checkpoint '{path}' does not exist: give the path of a .ckpt file") from None
-        except (RuntimeError, EOFError, OSError, ValueError) as error:
-            if (
-                "PytorchStreamReader" in str(error)
-                or isinstance(error, EOFError)
-                or "zip" in str(error).lower()
-            ):
-                raise UserError(
-                    f"checkpoint '{path}' is corrupt or truncated: use another one (e.g. last.ckpt)"
-                ) from None
+        except UserError:
             raise
+        except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError) as error:
+            raise UserError(describe_unreadable(path, error)) from None
+
+
+def check_checkpoint_file(path: str | Path) -> None:
+    """Raise a one-line :class:`UserError` unless ``path`` is a whole checkpoint file: it exists, is a
+    PyTorch zip archive, and every record matches its CRC (so a truncated copy or flipped bits are caught
+    before anything is loaded or written). Reads the file once, without unpickling it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint '{path}' does not exist: give the path of a .ckpt file")
+    if not zipfile.is_zipfile(path):
+        raise UserError(
+            f"checkpoint '{path}' is corrupt or truncated ({path.stat().st_size} bytes, not a PyTorch "
+            "checkpoint): use another one (e.g. last.ckpt or a best-*.ckpt of the same run)"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise UserError(f"checkpoint '{path}' is corrupt ({error}): use another one") from None
+    if bad is not None:
+        raise UserError(
+            f"checkpoint '{path}' is corrupt (record {bad} fails its checksum): use another one "
+            "(e.g. last.ckpt or a best-*.ckpt of the same run)"
+        )
+
+
+def describe_unreadable(path: Path, error: BaseException) -> str:
+    """One line on why ``torch.load`` could not read ``path`` and what to do."""
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+    if not zipfile.is_zipfile(path):
+        size = path.stat().st_size
+        return (
+            f"checkpoint '{path}' is corrupt or truncated ({size} bytes, not a PyTorch checkpoint): use "
+            "another one (e.g. last.ckpt or a best-*.ckpt of the same run)"
+        )
+    if "weights only" in str(error).lower() or isinstance(error, pickle.UnpicklingError):
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        what = f" ({found[1]})" if found else ""
+        return (
+            f"checkpoint '{path}' holds Python objects{what} that safe loading (weights_only=True) "
+            "refuses: use a checkpoint written by this framework"
+        )
+    return f"checkpoint '{path}' is corrupt ({type(error).__name__}: {first_line}): use another one"

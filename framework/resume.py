@@ -12,6 +12,8 @@ from pathlib import Path
 
 from framework.errors import UserError
 
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
 
 def _arg(argv: Sequence[str], key: str) -> str | None:
     values = [a.split("=", 1)[1] for a in argv if a.lstrip("+").split("=", 1)[0] == key and "=" in a]
@@ -36,14 +38,33 @@ def run_dir_of(checkpoint: Path) -> Path | None:
     return run if checkpoint.parent.name == "checkpoints" and (run / ".hydra").is_dir() else None
 
 
-def resume_overrides(argv: list[str], log_dir: Path) -> list[str]:
+def task_and_experiment(argv: Sequence[str], conf_dir: Path | None = CONF_DIR) -> tuple[str, str]:
+    """``task_name`` and ``experiment_name`` of the run ``argv`` describes: from the composed config (so
+    presets that set them, e.g. ``debug=...``, count), or from the command line when it does not compose."""
+    if conf_dir is not None and conf_dir.is_dir():
+        try:
+            from hydra import compose, initialize_config_dir
+
+            overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "ckpt_path="))]
+            with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+                cfg = compose(config_name="config", overrides=overrides)
+            return str(cfg.task_name), str(cfg.experiment_name)
+        except Exception:  # a bad override: run.py's own checks report it
+            pass
+    experiment = _arg(argv, "experiment_name") or _arg(argv, "experiment") or "default"
+    return _arg(argv, "task") or "phase_retrieval", experiment
+
+
+def resume_overrides(argv: list[str], log_dir: Path, conf_dir: Path | None = CONF_DIR) -> list[str]:
     """The command line with ``ckpt_path=last`` resolved and, for a fit, ``hydra.run.dir`` set to the run."""
     ckpt = _arg(argv, "ckpt_path")
     if not ckpt or ckpt == "null" or "-m" in argv or "--multirun" in argv:
         return argv
-    experiment = _arg(argv, "experiment_name") or _arg(argv, "experiment") or "default"
-    task = _arg(argv, "task") or "phase_retrieval"
-    path = newest_last_checkpoint(log_dir, task, experiment) if ckpt == "last" else Path(ckpt)
+    if ckpt == "last":
+        task, experiment = task_and_experiment(argv, conf_dir)
+        path = newest_last_checkpoint(Path(_arg(argv, "paths.log_dir") or log_dir), task, experiment)
+    else:
+        path = Path(ckpt).expanduser()
     argv = [a for a in argv if not a.startswith("ckpt_path=")] + [f"ckpt_path={path}"]
     run = run_dir_of(path)
     if (_arg(argv, "stage") or "fit") == "fit" and run is not None and _arg(argv, "hydra.run.dir") is None:

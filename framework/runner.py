@@ -22,6 +22,7 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
+from framework.checkpoint_io import check_checkpoint_file
 from framework.errors import UserError
 from framework.results import atomic_write_text, print_metrics, write_results
 
@@ -108,14 +109,15 @@ def run(cfg: DictConfig) -> float | None:
     """Run ``cfg.stage`` and return ``cfg.optimized_metric`` (for sweepers), or None if it was not logged."""
     if cfg.stage not in STAGES:
         raise UserError(f"stage={cfg.stage} is not a stage: choose one of {', '.join(STAGES)}")
+    ckpt_path = cfg.ckpt_path
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise UserError(f"ckpt_path={ckpt_path} does not exist: give the path of a .ckpt file")
+    if ckpt_path:
+        check_checkpoint_file(ckpt_path)  # a corrupt one stops here, before the run dir is written to
     output_dir = Path(cfg.paths.output_dir)
     atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, module, trainer, callbacks = build(cfg)
-
-    ckpt_path = cfg.ckpt_path
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise UserError(f"ckpt_path={ckpt_path} does not exist: give the path of a .ckpt file")
     trainable = has_trainable_parameters(module)
     metrics: dict[str, float] = {}
 
@@ -136,7 +138,12 @@ def run(cfg: DictConfig) -> float | None:
         else:
             log.info("%s has no trainable parameters: nothing to fit, testing it", type(module.net).__name__)
         if not interrupted:
-            trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            try:
+                trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            except (SIGTERMException, KeyboardInterrupt, SystemExit):
+                if trainer.state.status != TrainerStatus.INTERRUPTED:
+                    raise
+                interrupted = True  # the fit is complete and checkpointed; only its test is missing
     elif cfg.stage == "test":
         if trainable and not ckpt_path:
             raise UserError("stage=test of a trainable model needs ckpt_path=<checkpoint .ckpt>")

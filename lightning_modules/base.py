@@ -12,6 +12,7 @@ from lightning.pytorch import LightningModule
 from torch import nn
 
 from framework.errors import UserError
+from framework.rng import rng_state, set_rng_state
 from metrics.mean_dict import MeanMetricDict
 
 log = logging.getLogger(__name__)
@@ -164,11 +165,19 @@ class ImagingModule(LightningModule):
         interval = "step" if kwargs else "epoch"
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
 
-    # -- checkpoints remember what made them -----------------------------------------------------------
+    # -- checkpoints remember what made them, and the random state to resume exactly -------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["imaging_lab"] = {"task": self.hparams.task_name, "net": type(self.net).__name__}
+        checkpoint["rng_states"] = rng_state()
+
+    def on_train_start(self) -> None:
+        """A resumed fit continues the random streams of the run it resumes (noise, dropout, augmentation)."""
+        state, self._resume_rng = getattr(self, "_resume_rng", None), None
+        if state is not None:
+            set_rng_state(state)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resume_rng = checkpoint.get("rng_states")  # restored in on_train_start, after loading is done
         saved = checkpoint.get("imaging_lab")
         here = {"task": self.hparams.task_name, "net": type(self.net).__name__}
         if saved is not None and saved != here:

@@ -168,7 +168,7 @@ def test_refine_experiment_tests_a_trained_dad_checkpoint(make_cfg, tmp_path: Pa
     assert result["stage"] == "test" and result["model"] == "models.prdad_ablations.RefinedPR"
     assert value == pytest.approx(result["metrics"]["test/ssim_dr2"])
     assert all(torch.isfinite(torch.tensor(v)) for v in result["metrics"].values())
-    with pytest.raises(Exception, match=r"Missing mandatory value: module\.net\.checkpoint"):
+    with pytest.raises(UserError, match=r"model\.checkpoint must be set"):
         run(make_cfg("experiment=ablation_refine_er", *small[:2], output_dir=tmp_path / "none"))
 
 

@@ -48,13 +48,31 @@ def test_nan_loss_can_skip_steps(make_cfg, tmp_path):
     assert (tmp_path / "metrics.json").is_file()
 
 
-def test_atomic_checkpoint_and_corrupt_checkpoint_error(tmp_path):
+def test_atomic_checkpoint_and_corrupt_checkpoint_error(tmp_path, monkeypatch):
     io = AtomicCheckpointIO()
     path = tmp_path / "a.ckpt"
-    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
-    assert torch.equal(io.load_checkpoint(path)["state_dict"]["w"], torch.ones(3))
+    weights = torch.arange(4096.0)  # most of the file: its middle is tensor data
+    io.save_checkpoint({"state_dict": {"w": weights}}, path)
+    assert torch.equal(io.load_checkpoint(path)["state_dict"]["w"], weights)
     assert not list(tmp_path.glob(".*.tmp"))
-    path.write_bytes(path.read_bytes()[:100])  # truncated, as by a kill mid-copy
+    good = path.read_bytes()
+
+    def dies_halfway(obj: object, handle: Any) -> None:  # a kill in the middle of writing
+        handle.write(b"PK\x03\x04 half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good and not list(tmp_path.glob(".*.tmp"))  # the old one is intact
+
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0xFF  # bit rot inside a record: caught by its CRC
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(UserError, match=r"is corrupt \(record .* fails its checksum\)"):
+        io.load_checkpoint(path)
+    path.write_bytes(good[:100])  # truncated, as by a kill mid-copy
     with pytest.raises(UserError, match="corrupt or truncated"):
         io.load_checkpoint(path)
 
@@ -84,6 +102,13 @@ def test_ckpt_path_last_resolves_and_resumes_in_its_run_dir(tmp_path):
     assert not any(a.startswith("hydra.run.dir") for a in test_argv)
     with pytest.raises(UserError, match="found no"):
         resume_overrides(["ckpt_path=last", "experiment=nothing"], tmp_path)
+    # presets that set the experiment name (debug=...) are looked up under that name
+    debug_run = tmp_path / "phase_retrieval" / "debug" / "2026-01-02_00-00-00"
+    (debug_run / ".hydra").mkdir(parents=True)
+    (debug_run / "checkpoints").mkdir()
+    (debug_run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    argv = resume_overrides(["ckpt_path=last", "debug=default"], tmp_path)
+    assert f"ckpt_path={debug_run / 'checkpoints' / 'last.ckpt'}" in argv
 
 
 class TrainingMarker(Callback):
