@@ -244,3 +244,12 @@ def test_corrupt_checkpoint_on_the_command_line(tmp_path):
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: checkpoint '{corrupt}' is corrupt")
     assert corrupt.read_bytes() == b"\x00" * 64  # left as it was
+
+
+def test_same_command_twice_gives_the_same_metrics(make_cfg, tmp_path):
+    """Seeds + deterministic mode: two identical CPU runs agree exactly."""
+    results = []
+    for name in ("first", "second"):
+        run(make_cfg("trainer.max_epochs=1", "data.train_size=256", output_dir=tmp_path / name))
+        results.append(json.loads((tmp_path / name / "metrics.json").read_text())["metrics"])
+    assert results[0] == results[1]
