@@ -49,6 +49,7 @@ CLASSICAL_QUICK = ["model.iterations=100", "model.restarts=2", "data.test_size=5
 # ER / HIO / RAAR cost ~0.4 ms per image and iteration here: the full benchmark runs them (and the
 # refinement of a network's output) on the first 1000 test images, which their rows' `n` says.
 ITERATIVE_FULL = ["data.test_size=1000"]
+CLASSICAL_FULL = [*ITERATIVE_FULL, "model.restarts=2"]
 EVERY = ("fashion_mnist/prdad", "fashion_mnist/uelwer", "mnist/prdad", "eg1800_faces/prdad")
 METHODS = [
     Method("prdad_haar", ["experiment=prdad_haar"], TRAIN_QUICK, datasets=EVERY),
@@ -65,6 +66,7 @@ METHODS = [
         "prdad_haar+er",
         ["experiment=ablation_refine_er"],
         ["data.test_size=500", "model.iterations=50"],
+        ITERATIVE_FULL,
         refines="prdad_haar",
         datasets=EVERY,
     ),
@@ -72,11 +74,13 @@ METHODS = [
         "prdad_haar+hio",
         ["experiment=ablation_refine_hio"],
         ["data.test_size=500", "model.iterations=50"],
+        ITERATIVE_FULL,
         refines="prdad_haar",
     ),
-    Method("hio", ["stage=test", "model=hio"], CLASSICAL_QUICK, datasets=EVERY),
-    Method("er", ["stage=test", "model=er"], CLASSICAL_QUICK, datasets=EVERY),
-    Method("raar", ["stage=test", "model=raar"], CLASSICAL_QUICK, datasets=EVERY),
+    *(
+        Method(name, ["stage=test", f"model={name}"], CLASSICAL_QUICK, CLASSICAL_FULL, datasets=EVERY)
+        for name in ("hio", "er", "raar")
+    ),
 ]
 # Dekel & Gugel, "Phase retrieval via deep auto-decoders" (ICFSP 2022), Table V (Fashion-MNIST).
 PUBLISHED = [
