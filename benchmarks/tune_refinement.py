@@ -1,0 +1,59 @@
+"""Choose the refinement's iterations on VALIDATION images (never the test set).
+
+    python benchmarks/tune_refinement.py <prdad_haar run dir> [--count 1000]
+
+Prints SSIM (data range 2) and MSE of PR-DAD I alone and refined by HIO / ER with several iteration counts,
+on the first ``count`` validation images of the run's data (the split held out of training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import hydra
+from phase_retrieval import load_net
+
+from algorithms.phase_retrieval import ClassicalPhaseRetrieval
+from framework.resolvers import register_resolvers
+from metrics.phase_retrieval import rot180_invariant_metrics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--count", type=int, default=1000)
+    args = parser.parse_args()
+    register_resolvers()
+    net, cfg = load_net(args.run_dir)
+    datamodule = hydra.utils.instantiate(cfg.data, augmentation=None)
+    datamodule.setup("fit")
+    x = torch.stack([datamodule.val_set[i]["target"] for i in range(args.count)])
+    y = hydra.utils.instantiate(cfg.module.forward_model)(x)
+    with torch.inference_mode():
+        x0 = net(y)
+
+    def report(name: str, pred: torch.Tensor) -> None:
+        metrics = {k: float(v.mean()) for k, v in rot180_invariant_metrics(pred, x).items()}
+        print(f"{name:>28}: ssim_dr2 {metrics['ssim_dr2']:.4f}  mse {metrics['mse']:.5f}", flush=True)
+
+    report("network", x0)
+    image_size, pad = int(cfg.data.image_size), int(cfg.data.pad)
+    for algorithm, iterations, beta in [
+        *(("hio", n, 0.9) for n in (100, 200, 500, 1000)),
+        *(("hio", 200, b) for b in (0.6, 0.75, 0.99)),
+        *(("raar", 200, b) for b in (0.87,)),
+        *(("er", n, None) for n in (200, 1000)),
+    ]:
+        refine = ClassicalPhaseRetrieval(algorithm, image_size, pad, iterations, beta, 1, 20)
+        report(f"{algorithm} {iterations} (beta {beta}) + er 20", refine(y, x0=x0))
+
+
+if __name__ == "__main__":
+    main()
