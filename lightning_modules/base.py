@@ -119,7 +119,8 @@ class ImagingModule(LightningModule):
                 f"{split}/loss", self.loss(pred, target), batch_size=len(inputs), add_dataloader_idx=False
             )
         if target is not None:
-            metrics.accumulate(self.metric_fn(pred, target))
+            with torch.autocast(device_type=pred.device.type, enabled=False):  # metrics in fp32, never bf16
+                metrics.accumulate(self.metric_fn(pred.float(), target.float()))
             for name, metric in metrics.items():
                 self.log(
                     f"{split}/{name}",
