@@ -106,9 +106,14 @@ def read_info(path: str | Path) -> ImageInfo:
     """The header of ``path`` (size and PIL mode), with the errors of :func:`load_image`; cheap, so data
     sets check every file (pairs, sizes, modes) before a run starts."""
     path = Path(path)
+    with _open(path) as image:
+        return ImageInfo(path, image.width, image.height, image.mode)
+
+
+def _open(path: Path) -> Image.Image:
+    """``Image.open`` (lazy: reads the header only) with its failures as one-line :class:`DataError`."""
     try:
-        with Image.open(path) as image:
-            return ImageInfo(path, image.width, image.height, image.mode)
+        return Image.open(path)
     except FileNotFoundError:
         raise DataError(f"image '{path}' does not exist: check the path") from None
     except Image.DecompressionBombError:
@@ -139,18 +144,7 @@ def note_conversions(infos: list[ImageInfo], mode: str) -> None:
 
 def _decode(path: Path, max_pixels: int | None, channels: int) -> Image.Image:
     """Open and decode ``path`` fully (so truncation shows here), after the size check."""
-    try:
-        image = Image.open(path)
-    except FileNotFoundError:
-        raise DataError(f"image '{path}' does not exist: check the path") from None
-    except Image.DecompressionBombError:
-        raise DataError(
-            f"image '{path}' is too large to load whole (PIL's decompression-bomb limit): refused (not "
-            "tiled); downscale or cut it into tiles first"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        message = f"image '{path}' is corrupt or not an image ({error}): replace or remove it"
-        raise DataError(message) from None
+    image = _open(path)
     try:
         check_image_size(ImageInfo(path, image.width, image.height, image.mode), channels, max_pixels)
         image.load()

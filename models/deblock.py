@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from models.espcn import check_conv_stack
+
 __all__ = ["ARCNNDeblock", "DeblockThenSR"]
 
 
@@ -32,15 +34,7 @@ class ARCNNDeblock(nn.Module):
         features, kernel_sizes = tuple(features), tuple(kernel_sizes)
         if channels < 1:
             raise ValueError(f"channels must be >= 1, got {channels}")
-        if not features or any(f < 1 for f in features):
-            raise ValueError(f"features must be a non-empty tuple of positive widths, got {features}")
-        if len(kernel_sizes) != len(features) + 1:
-            raise ValueError(
-                f"kernel_sizes needs len(features) + 1 = {len(features) + 1} entries (one per conv), "
-                f"got {kernel_sizes}"
-            )
-        if any(k < 1 or k % 2 == 0 for k in kernel_sizes):
-            raise ValueError(f"kernel_sizes must be odd positive ints, got {kernel_sizes}")
+        check_conv_stack(features, kernel_sizes)
         self.channels = channels
         widths = (channels, *features, channels)
         layers: list[nn.Module] = []

@@ -27,6 +27,19 @@ def _check_upscale_factor(upscale_factor: int) -> None:
         raise ValueError(f"upscale_factor must be one of {UPSCALE_FACTORS}, got {upscale_factor!r}")
 
 
+def check_conv_stack(features: tuple[int, ...], kernel_sizes: tuple[int, ...]) -> None:
+    """A plain conv stack: positive hidden widths and one odd kernel size per conv (len(features) + 1)."""
+    if not features or any(f < 1 for f in features):
+        raise ValueError(f"features must be a non-empty tuple of positive widths, got {features}")
+    if len(kernel_sizes) != len(features) + 1:
+        raise ValueError(
+            f"kernel_sizes needs len(features) + 1 = {len(features) + 1} entries (one per conv), "
+            f"got {kernel_sizes}"
+        )
+    if any(k < 1 or k % 2 == 0 for k in kernel_sizes):
+        raise ValueError(f"kernel_sizes must be odd positive ints, got {kernel_sizes}")
+
+
 def _activation(name: str) -> nn.Module:
     if name == "leaky_relu":
         return nn.LeakyReLU(0.2, inplace=True)
@@ -67,15 +80,7 @@ class ESPCN(nn.Module):
         if in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
         features, kernel_sizes = tuple(features), tuple(kernel_sizes)
-        if not features or any(f < 1 for f in features):
-            raise ValueError(f"features must be a non-empty tuple of positive widths, got {features}")
-        if len(kernel_sizes) != len(features) + 1:
-            raise ValueError(
-                f"kernel_sizes needs len(features) + 1 = {len(features) + 1} entries (one per conv), "
-                f"got {kernel_sizes}"
-            )
-        if any(k < 1 or k % 2 == 0 for k in kernel_sizes):
-            raise ValueError(f"kernel_sizes must be odd positive ints, got {kernel_sizes}")
+        check_conv_stack(features, kernel_sizes)
         if output_activation not in OUTPUT_ACTIVATIONS:
             raise ValueError(
                 f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {output_activation!r}"
