@@ -70,6 +70,7 @@ class Run:
     experiment: str
     overrides: list[str] = field(default_factory=list)
     quick: list[str] = field(default_factory=list)
+    init_from: str | None = None  # the run whose tested checkpoint it fine-tunes (init_weights=)
 
 
 QUICK = [
@@ -88,7 +89,7 @@ RUNS = [
         [*QUICK, "data.samples_per_epoch=1024"],
     ),
     Run("espcn_x4", "sr_espcn_x4", quick=QUICK),
-    Run("espcn_vgg_x4", "sr_espcn_vgg_x4", quick=[*QUICK, "data.samples_per_epoch=64"]),
+    Run("espcn_vgg_x4", "sr_espcn_vgg_x4", quick=[*QUICK, "data.samples_per_epoch=64"], init_from="espcn_x4"),
     Run("deblock_espcn_x4", "sr_deblock_espcn_x4", quick=QUICK),
     Run("espcn_jpeg_x4", "sr_espcn_jpeg_x4", quick=QUICK),
 ]
@@ -485,12 +486,18 @@ def main() -> None:
         rows += quality_rows("bicubic", BicubicUpsampler(scale), scale, None, {"train_data": "–"})
     say("bicubic evaluated")
     nets: dict[str, nn.Module] = {}
+    checkpoints: dict[str, str] = {}
     for run in RUNS:
         if only and run.name not in only:
             continue
         run_dir = bench_dir / run.name
         overrides = ["task=super_resolution", f"experiment={run.experiment}", *run.overrides]
         overrides += [] if args.full else run.quick
+        if run.init_from:
+            if run.init_from not in checkpoints:
+                print(f"SKIPPED {run.name}: it fine-tunes {run.init_from}, which did not run")
+                continue
+            overrides.append(f"init_weights={checkpoints[run.init_from]}")
         try:
             result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
         except RuntimeError as error:
@@ -498,6 +505,7 @@ def main() -> None:
             continue
         net, cfg = load_net(result["tested_checkpoint"], run_dir / "config_resolved.yaml")
         nets[run.name] = net
+        checkpoints[run.name] = result["tested_checkpoint"]
         scale, jpeg = int(cfg.data.scale), cfg.module.get("jpeg_quality_eval")
         extra = {
             "experiment": run.experiment,

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from torch import nn
 
 from framework.errors import UserError
 
@@ -92,3 +93,25 @@ def describe_unreadable(path: Path, error: BaseException) -> str:
             "refuses: use a checkpoint written by this framework"
         )
     return f"checkpoint '{path}' is corrupt ({type(error).__name__}: {first_line}): use another one"
+
+
+def load_net_weights(
+    net: nn.Module, checkpoint: str | Path, key: str = "checkpoint", prefix: str = "net."
+) -> None:
+    """Load ``net``'s weights from a Lightning checkpoint (its ``state_dict`` keys under ``prefix``) or from a
+    plain ``state_dict`` file; the architecture must match the one that was trained (strict). ``key`` names
+    the config value in errors."""
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise UserError(f"{key}={checkpoint} does not exist: give the .ckpt of a trained run")
+    check_checkpoint_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    weights = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)} or state
+    try:
+        net.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        raise UserError(
+            f"{key}={checkpoint} does not fit {type(net).__name__}: give the net the arguments it was "
+            f"trained with (see that run's config_resolved.yaml). {str(error).splitlines()[0]}"
+        ) from None

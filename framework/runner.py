@@ -22,7 +22,7 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
-from framework.checkpoint_io import check_checkpoint_file
+from framework.checkpoint_io import check_checkpoint_file, load_net_weights
 from framework.errors import UserError
 from framework.results import atomic_write_text, print_metrics, write_results
 
@@ -118,6 +118,8 @@ def run(cfg: DictConfig) -> float | None:
     atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, module, trainer, callbacks = build(cfg)
+    if cfg.get("init_weights"):  # fine-tuning: the net starts from a trained run's weights
+        load_net_weights(module.net, cfg.init_weights, key="init_weights")
     trainable = has_trainable_parameters(module)
     metrics: dict[str, float] = {}
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from algorithms.phase_retrieval import ClassicalPhaseRetrieval
-from framework.errors import UserError
+from framework.checkpoint_io import load_net_weights
 from models.prdad import (
     OUTPUT_ACTIVATIONS,
     ConvDoubleBlock,
@@ -40,7 +39,6 @@ __all__ = [
     "PRDADFourierBranch",
     "RefinedPR",
     "idct_matrix",
-    "load_net_weights",
 ]
 
 BRANCHES: tuple[str, ...] = ("ifft", "idct")
@@ -222,24 +220,6 @@ class ConvOnlyPR(nn.Module):
             if self.skip_connections:
                 h = h + skip
         return _output_activation(crop_center(self.head(h), n), self.output_activation)
-
-
-def load_net_weights(net: nn.Module, checkpoint: str | Path, prefix: str = "net.") -> None:
-    """Load ``net``'s weights from a Lightning checkpoint (its ``state_dict`` keys under ``prefix``) or from a
-    plain ``state_dict`` file; the architecture must match the one that was trained (strict)."""
-    path = Path(checkpoint).expanduser()
-    if not path.is_file():
-        raise UserError(f"checkpoint={checkpoint} does not exist: give the .ckpt of a trained run")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    weights = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)} or state
-    try:
-        net.load_state_dict(weights, strict=True)
-    except RuntimeError as error:
-        raise UserError(
-            f"checkpoint={checkpoint} does not fit {type(net).__name__}: give the wrapped net the arguments "
-            f"it was trained with (see that run's config_resolved.yaml). {str(error).splitlines()[0]}"
-        ) from None
 
 
 class RefinedPR(nn.Module):

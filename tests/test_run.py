@@ -145,3 +145,24 @@ def test_wandb_logger_runs_offline(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline W&B run dir"
     assert (tmp_path / "metrics.json").is_file()
+
+
+def test_init_weights_starts_a_fit_from_a_trained_net(make_cfg, tmp_path):
+    sr = ("task=super_resolution", "callbacks.image_logger=null")
+    run(make_cfg(*sr, output_dir=tmp_path / "first"))
+    first = json.loads((tmp_path / "first" / "metrics.json").read_text())
+    # learning rate 0 (no schedule): the fine-tuned net keeps the loaded weights, so it tests exactly like the first
+    run(
+        make_cfg(
+            *sr,
+            f"init_weights={first['checkpoints']['best']}",
+            "module.optimizer.lr=0",
+            "module.scheduler=null",
+            output_dir=tmp_path / "second",
+        )
+    )
+    assert read_metrics(tmp_path / "second")["test/Set5/psnr_y"] == pytest.approx(
+        first["metrics"]["test/Set5/psnr_y"], abs=1e-6
+    )
+    with pytest.raises(UserError, match=r"^init_weights=.* does not fit"):
+        run(make_cfg(*sr, "model=espcn_paper", f"init_weights={first['checkpoints']['best']}"))
