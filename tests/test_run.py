@@ -151,7 +151,7 @@ def test_init_weights_starts_a_fit_from_a_trained_net(make_cfg, tmp_path):
     sr = ("task=super_resolution", "callbacks.image_logger=null")
     run(make_cfg(*sr, output_dir=tmp_path / "first"))
     first = json.loads((tmp_path / "first" / "metrics.json").read_text())
-    # learning rate 0 (no schedule): the fine-tuned net keeps the loaded weights, so it tests exactly like the first
+    # learning rate 0, no schedule: the fine-tuned net keeps the loaded weights and tests like the first
     run(
         make_cfg(
             *sr,
