@@ -4,15 +4,21 @@ All iterates live on the padded m x m grid. Constraint sets and projections:
 
 * magnitude: ``P_M(z) = Re IFFT2(y * exp(i * angle(FFT2 z)))`` (orthonormal FFT; the real part is the
   projection onto real images);
-* object: ``P_S(z) = z`` where ``z`` is feasible (inside the n x n ``support`` and ``z >= 0``), else 0.
+* object: the Euclidean projection onto {inside the n x n ``support``, ``z >= 0``, optionally
+  ``z <= upper``}: ``P_S(z) = clamp(z, 0, upper)`` inside the support, 0 outside. Without ``upper`` this is
+  Fienup's ``z`` where feasible, else 0.
 
 Updates, with ``u = P_M(x_k)``:
 
 * ER (Fienup, Appl. Opt. 21(15), 1982): ``x_{k+1} = P_S(u)``;
-* HIO (Fienup 1982), beta ~ 0.9: ``x_{k+1} = u`` where u is feasible, ``x_k - beta * u`` elsewhere;
+* HIO (Fienup 1982), beta ~ 0.9: ``x_{k+1} = u`` where u is feasible, ``x_k - beta * (u - P_S(u))``
+  elsewhere (= ``x_k - beta * u`` for the support / non-negativity violations of the original);
 * RAAR (Luke, Inverse Problems 21, 2005), beta ~ 0.87:
-  ``x_{k+1} = [beta/2 (R_S R_M + I) + (1 - beta) P_M] x_k`` with ``R = 2P - I``, i.e. pointwise
-  ``x_{k+1} = u`` where ``2u - x_k`` is feasible, ``beta * x_k + (1 - 2 beta) * u`` elsewhere.
+  ``x_{k+1} = [beta/2 (R_S R_M + I) + (1 - beta) P_M] x_k`` with ``R = 2P - I``, i.e.
+  ``x_{k+1} = beta * P_S(2u - x_k) + beta * x_k + (1 - 2 beta) * u`` (``= u`` where ``2u - x_k`` is feasible).
+
+The upper bound (``upper=1`` for images in [0, 1]) is a prior the measurement alone does not give; it is off
+by default (the classical baselines use support and non-negativity only).
 
 HIO/RAAR iterates are not themselves feasible: the estimate is read out after (at least one) final ER step.
 """
@@ -51,14 +57,24 @@ def project_magnitude(x: Tensor, y: Tensor) -> Tensor:
     return torch.fft.ifft2(torch.polar(y, z.angle()), norm="ortho").real
 
 
-def feasible_mask(x: Tensor, support: Tensor, nonnegative: bool = True) -> Tensor:
-    """Boolean mask of pixels satisfying the object constraints: inside ``support`` (m, m) and ``x >= 0``."""
-    return support & (x >= 0) if nonnegative else support.expand_as(x)
+def feasible_mask(x: Tensor, support: Tensor, nonnegative: bool = True, upper: float | None = None) -> Tensor:
+    """Boolean mask of pixels satisfying the object constraints: inside ``support`` (m, m), ``x >= 0`` (if
+    ``nonnegative``) and ``x <= upper`` (if given)."""
+    mask = support.expand_as(x)
+    if nonnegative:
+        mask = mask & (x >= 0)
+    if upper is not None:
+        mask = mask & (x <= upper)
+    return mask
 
 
-def project_object(x: Tensor, support: Tensor, nonnegative: bool = True) -> Tensor:
-    """``P_S(x)``: keep feasible pixels (inside the support, and >= 0 if ``nonnegative``), zero the rest."""
-    return torch.where(feasible_mask(x, support, nonnegative), x, torch.zeros_like(x))
+def project_object(
+    x: Tensor, support: Tensor, nonnegative: bool = True, upper: float | None = None
+) -> Tensor:
+    """``P_S(x)``: clamp to [0 (if ``nonnegative``), ``upper`` (if given)] inside the support, 0 outside."""
+    if nonnegative or upper is not None:
+        x = x.clamp(0.0 if nonnegative else None, upper)
+    return torch.where(support, x, torch.zeros_like(x))
 
 
 def magnitude_residual(x_padded: Tensor, y: Tensor) -> Tensor:
@@ -68,41 +84,59 @@ def magnitude_residual(x_padded: Tensor, y: Tensor) -> Tensor:
 
 
 def error_reduction(
-    x: Tensor, y: Tensor, support: Tensor, iterations: int, nonnegative: bool = True
+    x: Tensor,
+    y: Tensor,
+    support: Tensor,
+    iterations: int,
+    nonnegative: bool = True,
+    upper: float | None = None,
 ) -> Tensor:
     """``iterations`` ER steps ``x <- P_S(P_M(x))`` (Fienup 1982).
 
     x, y: (B, C, m, m); support: bool (m, m). Returns a feasible iterate (the estimate).
     """
     for _ in range(iterations):
-        x = project_object(project_magnitude(x, y), support, nonnegative)
+        x = project_object(project_magnitude(x, y), support, nonnegative, upper)
     return x
 
 
 def hybrid_input_output(
-    x: Tensor, y: Tensor, support: Tensor, iterations: int, beta: float = 0.9, nonnegative: bool = True
+    x: Tensor,
+    y: Tensor,
+    support: Tensor,
+    iterations: int,
+    beta: float = 0.9,
+    nonnegative: bool = True,
+    upper: float | None = None,
 ) -> Tensor:
-    """``iterations`` HIO steps (Fienup 1982): ``x <- u`` where ``u = P_M(x)`` feasible, else ``x - beta*u``.
+    """``iterations`` HIO steps (Fienup 1982): ``x <- u`` where ``u = P_M(x)`` is feasible, else
+    ``x - beta * (u - P_S(u))`` (``x - beta * u`` without ``upper``).
 
     Returns the last (infeasible) input iterate; read out with :func:`error_reduction` or ``P_S(P_M(x))``.
     """
     for _ in range(iterations):
         u = project_magnitude(x, y)
-        x = torch.where(feasible_mask(u, support, nonnegative), u, x - beta * u)
+        feasible = feasible_mask(u, support, nonnegative, upper)
+        x = torch.where(feasible, u, x - beta * (u - project_object(u, support, nonnegative, upper)))
     return x
 
 
 def raar(
-    x: Tensor, y: Tensor, support: Tensor, iterations: int, beta: float = 0.87, nonnegative: bool = True
+    x: Tensor,
+    y: Tensor,
+    support: Tensor,
+    iterations: int,
+    beta: float = 0.87,
+    nonnegative: bool = True,
+    upper: float | None = None,
 ) -> Tensor:
-    """``iterations`` RAAR steps (Luke 2005): ``x <- u`` if ``2u - x`` feasible, else ``b*x + (1-2b)*u``.
-
-    ``u = P_M(x)``. Returns the last iterate; read out with :func:`error_reduction` or ``P_S(P_M(x))``.
+    """``iterations`` RAAR steps (Luke 2005): ``x <- b * P_S(2u - x) + b * x + (1 - 2b) * u``, ``u = P_M(x)``
+    (``u`` where ``2u - x`` is feasible). Returns the last iterate; read out with :func:`error_reduction`.
     """
     for _ in range(iterations):
         u = project_magnitude(x, y)
-        ok = feasible_mask(2.0 * u - x, support, nonnegative)
-        x = torch.where(ok, u, beta * x + (1.0 - 2.0 * beta) * u)
+        reflected = project_object(2.0 * u - x, support, nonnegative, upper)
+        x = beta * reflected + beta * x + (1.0 - 2.0 * beta) * u
     return x
 
 
@@ -114,6 +148,7 @@ def iterate(
     iterations: int,
     beta: float | None = None,
     nonnegative: bool = True,
+    upper: float | None = None,
 ) -> Tensor:
     """Dispatch to ``"er"``, ``"hio"`` or ``"raar"``; ``beta=None`` uses :data:`DEFAULT_BETA`."""
     if method not in ALGORITHMS:
@@ -121,20 +156,24 @@ def iterate(
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     if method == "er":
-        return error_reduction(x, y, support, iterations, nonnegative)
+        return error_reduction(x, y, support, iterations, nonnegative, upper)
     b = DEFAULT_BETA[method] if beta is None else beta
     if method == "hio":
-        return hybrid_input_output(x, y, support, iterations, b, nonnegative)
-    return raar(x, y, support, iterations, b, nonnegative)
+        return hybrid_input_output(x, y, support, iterations, b, nonnegative, upper)
+    return raar(x, y, support, iterations, b, nonnegative, upper)
 
 
 def random_phase_init(
-    y: Tensor, support: Tensor, generator: torch.Generator | None = None, nonnegative: bool = True
+    y: Tensor,
+    support: Tensor,
+    generator: torch.Generator | None = None,
+    nonnegative: bool = True,
+    upper: float | None = None,
 ) -> Tensor:
     """Random start ``P_S(Re IFFT2_ortho(y * exp(i phi)))``, ``phi ~ U(-pi, pi)`` i.i.d. per frequency."""
     phi = (torch.rand(y.shape, generator=generator, device=y.device, dtype=y.dtype) * 2.0 - 1.0) * math.pi
     x = torch.fft.ifft2(torch.polar(y, phi), norm="ortho").real
-    return project_object(x, support, nonnegative)
+    return project_object(x, support, nonnegative, upper)
 
 
 class ClassicalPhaseRetrieval(nn.Module):
@@ -156,6 +195,7 @@ class ClassicalPhaseRetrieval(nn.Module):
         final_er_iterations: ER steps after the main loop (values < 1 act as 1).
         seed: seed of the restart generator.
         clamp_output: clamp x_hat to [0, 1] (before the residual-based selection).
+        upper: also project the iterates onto ``x <= upper`` (1: the images' range; None: off).
     """
 
     def __init__(
@@ -169,6 +209,7 @@ class ClassicalPhaseRetrieval(nn.Module):
         final_er_iterations: int = 50,
         seed: int = 0,
         clamp_output: bool = True,
+        upper: float | None = None,
     ) -> None:
         super().__init__()
         if algorithm not in ALGORITHMS:
@@ -183,6 +224,8 @@ class ClassicalPhaseRetrieval(nn.Module):
             raise ValueError(f"restarts must be >= 1, got {restarts}")
         if beta is not None and not 0.0 < beta <= 1.0:
             raise ValueError(f"beta must be None or in (0, 1], got {beta}")
+        if upper is not None and upper <= 0:
+            raise ValueError(f"upper must be None or > 0, got {upper}")
         self.algorithm = algorithm
         self.image_size = image_size
         self.pad = pad
@@ -192,6 +235,7 @@ class ClassicalPhaseRetrieval(nn.Module):
         self.final_er_iterations = final_er_iterations
         self.seed = seed
         self.clamp_output = clamp_output
+        self.upper = None if upper is None else float(upper)
         self.support: Tensor
         self.register_buffer("support", support_mask(image_size, pad), persistent=False)
 
@@ -213,11 +257,12 @@ class ClassicalPhaseRetrieval(nn.Module):
         generator = torch.Generator(device=y.device).manual_seed(self.seed)
         # restarts stacked along the batch: index = restart * B + sample
         y_rep = y.repeat(r, 1, 1, 1)
-        x = random_phase_init(y_rep, support, generator)
+        upper = self.upper
+        x = random_phase_init(y_rep, support, generator, upper=upper)
         if x0 is not None:
-            x[:b] = project_object(pad_image(x0.to(y.dtype), self.pad), support)
-        x = iterate(self.algorithm, x, y_rep, support, self.iterations, self.beta)
-        x = error_reduction(x, y_rep, support, max(1, self.final_er_iterations))
+            x[:b] = project_object(pad_image(x0.to(y.dtype), self.pad), support, upper=upper)
+        x = iterate(self.algorithm, x, y_rep, support, self.iterations, self.beta, upper=upper)
+        x = error_reduction(x, y_rep, support, max(1, self.final_er_iterations), upper=upper)
         if self.clamp_output:
             x = x.clamp(0.0, 1.0)
         residual = magnitude_residual(x, y_rep).view(r, b)
@@ -229,5 +274,5 @@ class ClassicalPhaseRetrieval(nn.Module):
         return (
             f"algorithm={self.algorithm!r}, image_size={self.image_size}, pad={self.pad}, "
             f"iterations={self.iterations}, beta={self.beta}, restarts={self.restarts}, "
-            f"final_er_iterations={self.final_er_iterations}, seed={self.seed}"
+            f"final_er_iterations={self.final_er_iterations}, seed={self.seed}, upper={self.upper}"
         )

@@ -78,6 +78,13 @@ METHODS = [
         ITERATIVE_FULL,
         refines="prdad_haar",
     ),
+    Method(
+        "prdad_haar+hio_avg",
+        ["experiment=ablation_refine_hio_average"],
+        ["data.test_size=500", "model.iterations=50"],
+        ITERATIVE_FULL,
+        refines="prdad_haar",
+    ),
     *(
         Method(name, ["stage=test", f"model={name}"], CLASSICAL_QUICK, CLASSICAL_FULL, datasets=EVERY)
         for name in ("hio", "er", "raar")
@@ -208,6 +215,11 @@ def main() -> None:
     )
     parser.add_argument("--only", default="", help="comma-separated method names")
     parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="never train: a trainable method without a finished run is skipped (iterative ones still run)",
+    )
+    parser.add_argument(
         "--datasets", default="", help="comma-separated data/protocol pairs, e.g. mnist/prdad"
     )
     args = parser.parse_args()
@@ -239,6 +251,10 @@ def main() -> None:
                     continue
                 tested = json.loads((parent / "metrics.json").read_text())["tested_checkpoint"]
                 overrides.append(f"model.checkpoint={tested}")
+            unfinished = not (run_dir / "metrics.json").is_file() or not args.reuse
+            if args.no_train and unfinished and "stage=test" not in overrides and not method.refines:
+                print(f"skip {method.name} on {dataset}: it needs training (--no-train)")
+                continue
             try:
                 result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
             except RuntimeError as error:

@@ -2,8 +2,9 @@
 
     python benchmarks/tune_refinement.py <prdad_haar run dir> [--count 1000]
 
-Prints SSIM (data range 2) and MSE of PR-DAD I alone and refined by HIO / ER with several iteration counts,
-on the first ``count`` validation images of the run's data (the split held out of training).
+Prints SSIM (data range 2) and MSE of PR-DAD I alone and refined by HIO / ER / RAAR (iterations, beta, the
+upper bound x <= 1), then the best refinement averaged with the network output (``model.output_weight``), on
+the first ``count`` validation images of the run's data (the split held out of training).
 """
 
 from __future__ import annotations
@@ -39,20 +40,31 @@ def main() -> None:
     with torch.inference_mode():
         x0 = net(y)
 
-    def report(name: str, pred: torch.Tensor) -> None:
+    def report(name: str, pred: torch.Tensor) -> float:
         metrics = {k: float(v.mean()) for k, v in rot180_invariant_metrics(pred, x).items()}
-        print(f"{name:>28}: ssim_dr2 {metrics['ssim_dr2']:.4f}  mse {metrics['mse']:.5f}", flush=True)
+        print(f"{name:>44}: ssim_dr2 {metrics['ssim_dr2']:.4f}  mse {metrics['mse']:.5f}", flush=True)
+        return metrics["mse"]
 
     report("network", x0)
     image_size, pad = int(cfg.data.image_size), int(cfg.data.pad)
-    for algorithm, iterations, beta in [
-        *(("hio", n, 0.9) for n in (100, 200, 500, 1000)),
-        *(("hio", 200, b) for b in (0.6, 0.75, 0.99)),
-        *(("raar", 200, b) for b in (0.87,)),
-        *(("er", n, None) for n in (200, 1000)),
-    ]:
-        refine = ClassicalPhaseRetrieval(algorithm, image_size, pad, iterations, beta, 1, 20)
-        report(f"{algorithm} {iterations} (beta {beta}) + er 20", refine(y, x0=x0))
+    settings = [
+        *(("hio", n, 0.9, None) for n in (100, 200, 500, 1000)),
+        *(("hio", 200, b, None) for b in (0.6, 0.75, 0.99)),
+        ("raar", 200, 0.87, None),
+        *(("er", n, None, None) for n in (200, 1000)),
+        *(("hio", n, b, 1.0) for n, b in ((200, 0.9), (200, 0.8), (200, 0.95), (500, 0.9))),
+    ]
+    best: tuple[float, torch.Tensor, str] | None = None
+    for algorithm, iterations, beta, upper in settings:
+        refine = ClassicalPhaseRetrieval(algorithm, image_size, pad, iterations, beta, 1, 20, upper=upper)
+        refined = refine(y, x0=x0)
+        name = f"{algorithm} {iterations} (beta {beta}, upper {upper}) + er 20"
+        mse = report(name, refined)
+        if best is None or mse < best[0]:
+            best = (mse, refined, name)
+    assert best is not None
+    for weight in (0.5, 0.6, 0.7, 0.8, 0.9):  # model.output_weight: w * refined + (1 - w) * network
+        report(f"w {weight}: best above, averaged", weight * best[1] + (1 - weight) * x0)
 
 
 if __name__ == "__main__":

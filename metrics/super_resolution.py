@@ -75,12 +75,12 @@ def psnr_rgb(pred: Tensor, target: Tensor, crop_border: int) -> Tensor:
     return _psnr_255(*_prepare(pred, target, crop_border, y_channel=False))
 
 
-def _gaussian_window(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Normalised 2-D Gaussian (as ``cv2.getGaussianKernel(size, sigma)`` outer product), shape (1,1,k,k)."""
+def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Normalised 1-D Gaussian, as ``cv2.getGaussianKernel(size, sigma)``; its outer product is BasicSR's
+    11×11 window, applied here as two 1-D passes (the same numbers, ~5× fewer operations)."""
     coords = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g)[None, None]
+    return g / g.sum()
 
 
 def _ssim_255(pred: Tensor, target: Tensor) -> Tensor:
@@ -90,11 +90,12 @@ def _ssim_255(pred: Tensor, target: Tensor) -> Tensor:
         raise ValueError(
             f"SSIM needs at least {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels after cropping, got {h}x{w}"
         )
-    window = _gaussian_window(_SSIM_WINDOW, _SSIM_SIGMA, pred.dtype, pred.device)
+    g = _gaussian_1d(_SSIM_WINDOW, _SSIM_SIGMA, pred.dtype, pred.device)
     x = pred.reshape(b * c, 1, h, w)
     y = target.reshape(b * c, 1, h, w)
-    # One conv for the five local moments: E[x], E[y], E[x²], E[y²], E[xy].
-    stats = F.conv2d(torch.cat([x, y, x * x, y * y, x * y]), window)
+    # The five local moments E[x], E[y], E[x²], E[y²], E[xy] at once, separable Gaussian (valid region).
+    moments = torch.cat([x, y, x * x, y * y, x * y])
+    stats = F.conv2d(F.conv2d(moments, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
     mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5)
     c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
     var_x, var_y, cov = e_xx - mu_x**2, e_yy - mu_y**2, e_xy - mu_x * mu_y

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from algorithms.phase_retrieval import ClassicalPhaseRetrieval
 from framework.checkpoint_io import load_net_weights
+from framework.errors import UserError
 from models.prdad import (
     OUTPUT_ACTIVATIONS,
     ConvDoubleBlock,
@@ -223,7 +224,11 @@ class ConvOnlyPR(nn.Module):
 
 
 class RefinedPR(nn.Module):
-    """A network's estimate refined by classical phase retrieval: y -> x0 = net(y) -> ER / HIO from x0.
+    """A network's estimate refined by classical phase retrieval: y -> x0 = net(y) -> ER / HIO from x0,
+    optionally averaged with x0: ``x_hat = w * refined + (1 - w) * x0`` (``output_weight`` w, 1: the
+    refinement alone). The two estimates err differently (the net towards the class mean, the iterations
+    towards a sharper, measurement-consistent image), so an average chosen on validation images lowers
+    the MSE (``benchmarks/tune_refinement.py``).
 
     ``refiner`` is a :class:`ClassicalPhaseRetrieval` with one start (``x0``): ``iterations`` steps of
     ``algorithm`` against the measured magnitudes y, then ``final_er_iterations`` ER steps (at least one).
@@ -237,6 +242,8 @@ class RefinedPR(nn.Module):
         beta: HIO / RAAR feedback (None: the algorithm's default). final_er_iterations: ER read-out steps.
         checkpoint: a Lightning ``.ckpt`` whose ``net.`` weights are loaded into ``net`` (None: keep them).
         clamp_output: clamp the refined image to [0, 1].
+        upper: project the iterates onto ``x <= upper`` as well (1: images in [0, 1]; None: off).
+        output_weight: w of the average above, in [0, 1].
     """
 
     def __init__(
@@ -250,11 +257,24 @@ class RefinedPR(nn.Module):
         final_er_iterations: int = 20,
         checkpoint: str | None = None,
         clamp_output: bool = True,
+        upper: float | None = None,
+        output_weight: float = 1.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= output_weight <= 1.0:
+            raise UserError(f"model.output_weight={output_weight} must be in [0, 1]")
         self.net = net
+        self.output_weight = output_weight
         self.refiner = ClassicalPhaseRetrieval(
-            algorithm, image_size, pad, iterations, beta, 1, final_er_iterations, clamp_output=clamp_output
+            algorithm,
+            image_size,
+            pad,
+            iterations,
+            beta,
+            1,
+            final_er_iterations,
+            clamp_output=clamp_output,
+            upper=upper,
         )
         if checkpoint:
             load_net_weights(self.net, checkpoint)
@@ -273,4 +293,6 @@ class RefinedPR(nn.Module):
         return x0, self.refiner(y.float(), x0)
 
     def forward(self, y: Tensor) -> Tensor:
-        return self.forward_both(y)[1]
+        x0, refined = self.forward_both(y)
+        w = self.output_weight
+        return refined if w == 1.0 else w * refined + (1.0 - w) * x0

@@ -57,6 +57,32 @@ def test_residual_zero_at_truth_and_projections(problem) -> None:
     assert (p >= 0).all() and p[..., ~support].abs().sum() == 0
 
 
+def test_upper_bound_projection_and_updates_without_it(problem) -> None:
+    _, y, support = problem
+    z = torch.randn(y.shape, generator=torch.Generator().manual_seed(2))
+    boxed = project_object(z, support, upper=1.0)
+    assert boxed.min() >= 0 and boxed.max() <= 1 and boxed[..., ~support].abs().sum() == 0
+    inside = support & (z >= 0) & (z <= 1)
+    assert torch.equal(boxed[..., inside], z[..., inside])  # feasible pixels untouched (a projection)
+    # without the bound, HIO and RAAR are Fienup's and Luke's pointwise updates
+    x = random_phase_init(y, support, torch.Generator().manual_seed(4))
+    u = project_magnitude(x, y)
+    feasible = support & (u >= 0)
+    torch.testing.assert_close(iterate("hio", x, y, support, 1, 0.9), torch.where(feasible, u, x - 0.9 * u))
+    feasible = support & (2 * u - x >= 0)
+    expected = torch.where(feasible, u, 0.87 * x + (1 - 2 * 0.87) * u)
+    torch.testing.assert_close(iterate("raar", x, y, support, 1, 0.87), expected)
+
+
+def test_upper_bound_keeps_the_read_out_in_range_and_converges(problem) -> None:
+    _, y, support = problem
+    x = random_phase_init(y, support, torch.Generator().manual_seed(0), upper=1.0)
+    r0 = magnitude_residual(x, y)
+    x = error_reduction(iterate("hio", x, y, support, 60, upper=1.0), y, support, 10, upper=1.0)
+    assert x.min() >= 0 and x.max() <= 1
+    assert (magnitude_residual(x, y) < r0 / 10).all()
+
+
 @pytest.mark.parametrize("method", ["hio", "raar"])
 def test_hio_raar_reduce_residual_a_lot(problem, method: str) -> None:
     _, y, support = problem

@@ -113,6 +113,19 @@ def test_refinement_reduces_the_magnitude_residual(algorithm: str) -> None:
     torch.testing.assert_close(model(y), refined)
 
 
+def test_refinement_averaged_with_the_network_output() -> None:
+    n, pad = 16, 8
+    x = _images(2, n)
+    y = FourierMagnitude(pad)(x)
+    kwargs = {"iterations": 10, "final_er_iterations": 2}
+    x0, refined = RefinedPR(_NoisyOracle(x), n, pad, **kwargs).forward_both(y)
+    torch.testing.assert_close(RefinedPR(_NoisyOracle(x), n, pad, output_weight=0.0, **kwargs)(y), x0)
+    averaged = RefinedPR(_NoisyOracle(x), n, pad, output_weight=0.25, **kwargs)(y)
+    torch.testing.assert_close(averaged, 0.25 * refined + 0.75 * x0)
+    with pytest.raises(UserError, match="output_weight"):
+        RefinedPR(_NoisyOracle(x), n, pad, output_weight=1.5)
+
+
 def test_refined_net_stays_frozen_in_eval_mode() -> None:
     model = RefinedPR(PRDADWaveletPacket(16, 4, width_multipliers=(1,)), 16, 4, iterations=2)
     model.train()
