@@ -469,6 +469,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch / ORT threads (default: all cores)")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default: quick 2, full 10)")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed section")
+    parser.add_argument(
+        "--no-train", action="store_true", help="never train: a run without finished results is skipped"
+    )
     args = parser.parse_args()
     register_resolvers()
     mode = "full" if args.full else "quick"
@@ -493,6 +496,9 @@ def main() -> None:
         run_dir = bench_dir / run.name
         overrides = ["task=super_resolution", f"experiment={run.experiment}", *run.overrides]
         overrides += [] if args.full else run.quick
+        if args.no_train and not (args.reuse and (run_dir / "metrics.json").is_file()):
+            print(f"SKIPPED {run.name}: it needs training (--no-train)")
+            continue
         if run.init_from:
             if run.init_from not in checkpoints:
                 print(f"SKIPPED {run.name}: it fine-tunes {run.init_from}, which did not run")
