@@ -31,6 +31,18 @@ class NaNLoss(nn.Module):
         return (pred - target).square().mean() * float("nan")
 
 
+# a small PR-DAD run with CSV logs and no progress bar (the subprocess tests' common arguments)
+SMALL_RUN = [
+    "logger=csv",
+    "callbacks.rich_progress_bar=null",
+    "data.train_size=512",
+    "data.val_size=64",
+    "data.test_size=64",
+    "data.batch_size=32",
+    "data.eval_batch_size=32",
+]
+
+
 def test_nan_loss_stops_with_step_and_checkpoint(make_cfg):
     with pytest.raises(UserError, match=r"loss is nan at step 0: .*last good checkpoint .*nan_policy=skip"):
         run(make_cfg("loss._target_=tests.test_reliability.NaNLoss", "~loss.norm"))
@@ -129,13 +141,7 @@ def start_fit(run_dir: Path, *extra: str) -> subprocess.Popen:
     args = [
         sys.executable,
         str(ROOT / "run.py"),
-        "logger=csv",
-        "callbacks.rich_progress_bar=null",
-        "data.train_size=512",
-        "data.val_size=64",
-        "data.test_size=64",
-        "data.batch_size=32",
-        "data.eval_batch_size=32",
+        *SMALL_RUN,
         "trainer.max_epochs=100",
         "+callbacks.marker._target_=tests.test_reliability.TrainingMarker",
         f"+callbacks.marker.path={marker}",
@@ -183,13 +189,7 @@ def test_signal_saves_checkpoint_and_exits_cleanly(sig, tmp_path):
     # resuming from it continues the same run in the same directory, from the saved step
     result = run_cli(
         f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
-        "logger=csv",
-        "callbacks.rich_progress_bar=null",
-        "data.train_size=512",
-        "data.val_size=64",
-        "data.test_size=64",
-        "data.batch_size=32",
-        "data.eval_batch_size=32",
+        *SMALL_RUN,
         f"trainer.max_epochs={checkpoint['epoch'] + 1}",
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
