@@ -27,13 +27,18 @@ def machine() -> str:
     )
 
 
+def reusable(run_dir: Path, reuse: bool) -> bool:
+    """Whether ``run_dir`` holds a finished run that ``reuse`` lets a benchmark evaluate instead of rerun."""
+    return reuse and (run_dir / "metrics.json").is_file()
+
+
 def run_experiment(
     overrides: list[str], run_dir: Path, reuse: bool, log_file: Path | None = None
 ) -> dict[str, Any]:
-    """`python run.py <overrides>` into ``run_dir`` (skipped when ``reuse`` and it already finished);
+    """`python run.py <overrides>` into ``run_dir`` (skipped when it is :func:`reusable`);
     returns its ``metrics.json`` plus the wall time in seconds."""
     metrics_file = run_dir / "metrics.json"
-    if not (reuse and metrics_file.is_file()):
+    if not reusable(run_dir, reuse):
         command = [
             sys.executable,
             str(ROOT / "run.py"),

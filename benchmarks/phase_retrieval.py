@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import RESULTS, ROOT, run_experiment, write_results
+from common import RESULTS, ROOT, reusable, run_experiment, write_results
 
 sys.path.insert(0, str(ROOT))
 import hydra
@@ -281,8 +281,8 @@ def main() -> None:
                     continue
                 tested = json.loads((parent / "metrics.json").read_text())["tested_checkpoint"]
                 overrides.append(f"model.checkpoint={tested}")
-            unfinished = not (run_dir / "metrics.json").is_file() or not args.reuse
-            if args.no_train and unfinished and "stage=test" not in overrides and not method.refines:
+            trains = "stage=test" not in overrides and not method.refines
+            if args.no_train and trains and not reusable(run_dir, args.reuse):
                 print(f"skip {method.name} on {dataset}: it needs training (--no-train)")
                 continue
             try:

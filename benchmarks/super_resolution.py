@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import RESULTS, ROOT, machine, run_experiment
+from common import RESULTS, ROOT, machine, reusable, run_experiment
 
 sys.path.insert(0, str(ROOT))
 from torch import Tensor, nn
@@ -510,7 +510,7 @@ def main() -> None:
         run_dir = bench_dir / run.name
         overrides = ["task=super_resolution", f"experiment={run.experiment}", *run.overrides]
         overrides += [] if args.full else run.quick
-        if args.no_train and not (args.reuse and (run_dir / "metrics.json").is_file()):
+        if args.no_train and not reusable(run_dir, args.reuse):
             print(f"SKIPPED {run.name}: it needs training (--no-train)")
             continue
         if run.init_from:

@@ -102,11 +102,16 @@ def test_atomic_text_write_keeps_old_file_on_failure(tmp_path):
     assert not list(tmp_path.glob(".metrics.json.*"))
 
 
-def test_ckpt_path_last_resolves_and_resumes_in_its_run_dir(tmp_path):
-    run_dir = tmp_path / "phase_retrieval" / "default" / "2026-01-01_00-00-00"
+def fake_run_dir(run_dir: Path) -> Path:
+    """A run directory as Hydra and the checkpoint callback leave it: .hydra/ and checkpoints/last.ckpt."""
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / "checkpoints").mkdir()
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    return run_dir
+
+
+def test_ckpt_path_last_resolves_and_resumes_in_its_run_dir(tmp_path):
+    run_dir = fake_run_dir(tmp_path / "phase_retrieval" / "default" / "2026-01-01_00-00-00")
     argv = resume_overrides(["ckpt_path=last", "trainer.max_epochs=3"], tmp_path)
     assert f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}" in argv
     assert f"hydra.run.dir={run_dir.resolve()}" in argv
@@ -115,10 +120,7 @@ def test_ckpt_path_last_resolves_and_resumes_in_its_run_dir(tmp_path):
     with pytest.raises(UserError, match="found no"):
         resume_overrides(["ckpt_path=last", "experiment=nothing"], tmp_path)
     # presets that set the experiment name (debug=...) are looked up under that name
-    debug_run = tmp_path / "phase_retrieval" / "debug" / "2026-01-02_00-00-00"
-    (debug_run / ".hydra").mkdir(parents=True)
-    (debug_run / "checkpoints").mkdir()
-    (debug_run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    debug_run = fake_run_dir(tmp_path / "phase_retrieval" / "debug" / "2026-01-02_00-00-00")
     argv = resume_overrides(["ckpt_path=last", "debug=default"], tmp_path)
     assert f"ckpt_path={debug_run / 'checkpoints' / 'last.ckpt'}" in argv
 
