@@ -60,6 +60,7 @@ METHODS = [
         [*TRAIN_QUICK, "trainer.max_epochs=3", "module.ae_epochs=1", "module.mapping_epochs=1"],
         datasets=EVERY,
     ),
+    Method("ablation_baseline", ["experiment=ablation_baseline"], TRAIN_QUICK),
     Method("ablation_ifft", ["experiment=ablation_ifft"], TRAIN_QUICK),
     Method("ablation_idct", ["experiment=ablation_idct"], TRAIN_QUICK),
     Method("ablation_conv_only", ["experiment=ablation_conv_only"], TRAIN_QUICK),

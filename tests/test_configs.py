@@ -23,6 +23,7 @@ MODEL_TASK = {
     "conv_only": "phase_retrieval",
     "dad_refined": "phase_retrieval",
     "espcn": "super_resolution",
+    "espcn_int8_qat": "super_resolution",
     "espcn_paper": "super_resolution",
     "bicubic": "super_resolution",
     "deblock_espcn": "super_resolution",

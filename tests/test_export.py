@@ -67,3 +67,18 @@ def test_missing_run_config_is_a_clear_error(tmp_path):
     torch.save({"state_dict": {}}, ckpt)
     with pytest.raises(UserError, match=r"config_resolved\.yaml"):
         load_net(ckpt)
+
+
+def test_a_quantisation_aware_run_exports_its_int8_model(tmp_path):
+    ckpt = fake_run(tmp_path, "model=espcn_int8_qat")
+    with pytest.raises(UserError, match="train the net"):  # no activation ranges before training
+        export_checkpoint(ckpt)
+    state = torch.load(ckpt, weights_only=True)
+    for key, value in state["state_dict"].items():  # ranges as a training would have left them
+        if "output_quants" in key:
+            value.fill_({"low": -2.0, "high": 2.0, "initialized": True}[key.rsplit(".", 1)[1]])
+    torch.save(state, ckpt)
+    path, diff = export_checkpoint(ckpt)
+    onnx = pytest.importorskip("onnx")
+    assert "QuantizeLinear" in {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert diff < 1.5 * 4 / 255  # 1.5 output steps of the range [-2, 2]

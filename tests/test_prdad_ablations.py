@@ -147,7 +147,15 @@ def test_refined_net_loads_a_lightning_checkpoint(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "experiment", ["ablation_ifft", "ablation_idct", "ablation_conv_only", "ablation_refine_er", "prdad_ae"]
+    "experiment",
+    [
+        "ablation_baseline",
+        "ablation_ifft",
+        "ablation_idct",
+        "ablation_conv_only",
+        "ablation_refine_er",
+        "prdad_ae",
+    ],
 )
 def test_experiment_models_build_and_run(experiment: str, tmp_path: Path) -> None:
     overrides = [f"experiment={experiment}", "data.image_size=16", "data.pad=4"]
