@@ -86,6 +86,13 @@ METHODS = [
         ITERATIVE_FULL,
         refines="prdad_haar",
     ),
+    Method(
+        "prdad_ae+hio_avg",
+        ["experiment=ablation_refine_hio_average", "model@model.net=dad_ae"],
+        ["data.test_size=500", "model.iterations=50"],
+        ITERATIVE_FULL,
+        refines="prdad_ae",
+    ),
     *(
         Method(name, ["stage=test", f"model={name}"], CLASSICAL_QUICK, CLASSICAL_FULL, datasets=EVERY)
         for name in ("hio", "er", "raar")
@@ -150,13 +157,15 @@ def ms_per_image(run_dir: Path, trainable: bool) -> float | None:
 
 
 def figure(runs: dict[str, Path], path: Path) -> None:
-    """Ground truth / HIO / PR-DAD I (+ HIO, averaged) / PR-DAD II, first 16 test images, rot180-aligned."""
+    """Ground truth / HIO / PR-DAD I (+ HIO, averaged) / PR-DAD II (+ HIO, averaged), first 16 test images,
+    rot180-aligned."""
     names = [
         ("HIO", "hio"),
         ("PR-DAD I (Haar)", "prdad_haar"),
         ("PR-DAD I + HIO", "prdad_haar+hio"),
         ("PR-DAD I + HIO, averaged", "prdad_haar+hio_avg"),
         ("PR-DAD II (AE)", "prdad_ae"),
+        ("PR-DAD II + HIO, averaged", "prdad_ae+hio_avg"),
     ]
     available = [(label, runs[key]) for label, key in names if key in runs]
     if not available:

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from datamodules.io import save_image
 from datamodules.super_resolution import load_folders
-from framework.export import export_int8_onnx, export_onnx, load_net, onnx_session
+from framework.export import export_int8_onnx, export_onnx, load_net, onnx_session, quantize_int8
 from framework.resolvers import register_resolvers
 from framework.results import atomic_write_text
 from metrics.super_resolution import psnr_y, sr_metrics
@@ -199,38 +199,17 @@ def ort_fn(path: Path, threads: int) -> Callable[[Tensor], Tensor]:
 
 
 def ort_int8(net: nn.Module, folder: Path, threads: int) -> Callable[[Tensor], Tensor]:
-    """ONNX Runtime with int8 QDQ convolutions (static, per-channel weights), calibrated on T91 LR crops."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
+    """ONNX Runtime with int8 QDQ convolutions after training (static, per-channel weights), calibrated on
+    T91 LR crops."""
     scale = net.upscale_factor
     calibration = [
         make_lr(mod_crop(image[:, :96, :96], scale).float().div(255).unsqueeze(0), scale)
         for image in load_folders([str(SR_DATA / "T91")])[::12]
     ]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter({"lr": x.numpy()} for x in calibration)
-
-        def get_next(self) -> dict[str, Any] | None:
-            return next(self.items, None)
-
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    fp32, prepared, int8 = (folder / f"speed_{name}.onnx" for name in ("fp32", "prepared", "int8"))
+    fp32, int8 = folder / "speed_fp32.onnx", folder / "speed_int8.onnx"
     if not fp32.is_file():
         export_onnx(net, fp32)
-    quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-    quantize_static(
-        str(prepared),
-        str(int8),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
-    return ort_fn(int8, threads)
+    return ort_fn(quantize_int8(fp32, int8, calibration), threads)
 
 
 def time_rounds(variants: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:

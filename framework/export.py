@@ -26,6 +26,7 @@ __all__ = [
     "find_run_config",
     "load_net",
     "onnx_session",
+    "quantize_int8",
 ]
 
 
@@ -90,48 +91,65 @@ def export_onnx(net: nn.Module, path: str | Path, example: Tensor | None = None)
     return path
 
 
-def export_int8_onnx(net: nn.Module, path: str | Path) -> Path:
-    """Export a quantisation-aware net (:class:`models.quantization.Int8SimulatedESPCN`: ``net.net`` the
-    float net, ``net.activation_qparams()`` its frozen uint8 ranges) to an int8 QDQ ONNX model that ONNX
-    Runtime runs with integer convolutions: int8 per-channel symmetric weights, and for the graph input and
-    the output of every compute node (all but DepthToSpace, in graph order) the (scale, zero point) that QAT
-    learned, so ONNX Runtime rounds where the training's simulation did."""
+def quantize_int8(
+    float_path: str | Path,
+    path: str | Path,
+    calibration: list[Tensor],
+    overrides: dict[str, tuple[float, int]] | None = None,
+) -> Path:
+    """ONNX Runtime's static int8 quantisation (QDQ format) of the model at ``float_path`` into ``path``: int8
+    per-channel symmetric weights, uint8 activations whose ranges are the min / max over the ``calibration``
+    inputs, except the tensors in ``overrides`` (name → (scale, zero point)), which keep the given ones."""
     import numpy as np
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    path = Path(path)
-    float_path = export_onnx(net.net, path.with_name(f"{path.stem}.float.onnx"))
-    graph = onnx.load(str(float_path)).graph
-    tensors = [graph.input[0].name] + [n.output[0] for n in graph.node if n.op_type != "DepthToSpace"]
-    try:
-        qparams = net.activation_qparams()
-    except ValueError as error:
-        raise UserError(f"cannot export {type(net).__name__} to int8: {error}") from None
-    if len(tensors) != len(qparams):
-        raise UserError(f"{float_path} has {len(tensors)} tensors to quantise, the net {len(qparams)} ranges")
-    overrides = {
-        name: [{"scale": np.array(scale, np.float32), "zero_point": np.array(zero_point, np.uint8)}]
-        for name, (scale, zero_point) in zip(tensors, qparams, strict=True)
-    }
+    input_name = onnx.load(str(float_path)).graph.input[0].name
 
-    class OneImage(CalibrationDataReader):  # every range is overridden; calibration only needs to run
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.items = iter([{graph.input[0].name: np.zeros((1, 3, 8, 8), np.float32)}])
+            self.items = iter({input_name: x.float().numpy()} for x in calibration)
 
         def get_next(self) -> dict[str, Any] | None:
             return next(self.items, None)
 
+    tensor_overrides = {
+        name: [{"scale": np.array(scale, np.float32), "zero_point": np.array(zero_point, np.uint8)}]
+        for name, (scale, zero_point) in (overrides or {}).items()
+    }
     quantize_static(
         str(float_path),
         str(path),
-        OneImage(),
+        Reader(),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
-        extra_options={"TensorQuantOverrides": overrides, "WeightSymmetric": True},
+        extra_options={"TensorQuantOverrides": tensor_overrides, "WeightSymmetric": True},
     )
+    return Path(path)
+
+
+def export_int8_onnx(net: nn.Module, path: str | Path) -> Path:
+    """Export a quantisation-aware net (:class:`models.quantization.Int8SimulatedESPCN`: ``net.net`` the
+    float net, ``net.activation_qparams()`` its frozen uint8 ranges) to an int8 QDQ ONNX model that ONNX
+    Runtime runs with integer convolutions: for the graph input and the output of every compute node (all
+    but DepthToSpace, in graph order) the (scale, zero point) that QAT learned, so ONNX Runtime rounds where
+    the training's simulation did."""
+    import onnx
+
+    path = Path(path)
+    try:
+        qparams = net.activation_qparams()
+    except ValueError as error:
+        raise UserError(f"cannot export {type(net).__name__} to int8: {error}") from None
+    float_path = export_onnx(net.net, path.with_name(f"{path.stem}.float.onnx"))
+    graph = onnx.load(str(float_path)).graph
+    tensors = [graph.input[0].name] + [n.output[0] for n in graph.node if n.op_type != "DepthToSpace"]
+    if len(tensors) != len(qparams):
+        raise UserError(f"{float_path} has {len(tensors)} tensors to quantise, the net {len(qparams)} ranges")
+    # every range is overridden: the one calibration image only lets the quantiser run
+    quantize_int8(float_path, path, [torch.zeros(1, 3, 8, 8)], dict(zip(tensors, qparams, strict=True)))
     float_path.unlink()
     return path
 

@@ -207,3 +207,12 @@ def test_optuna_search_composes() -> None:
         "model.dropout",
     }
     assert OmegaConf.select(cfg, "hydra.mode") is not None
+
+
+def test_the_refinement_can_start_from_pr_dad_ii(tmp_path: Path) -> None:
+    overrides = ["experiment=ablation_refine_hio_average", "model@model.net=dad_ae", "model.checkpoint=null"]
+    cfg = compose_config([*overrides, "data.image_size=16", "data.pad=4", "model.iterations=2"], tmp_path)
+    model = hydra.utils.instantiate(cfg.model).eval()
+    assert type(model.net).__name__ == "PRDADAutoEncoder" and model.output_weight == 0.6
+    with torch.no_grad():
+        assert model(torch.rand(2, 1, 24, 24)).shape == (2, 1, 16, 16)
