@@ -1,6 +1,6 @@
 """Choose the refinement's iterations on VALIDATION images (never the test set).
 
-    python benchmarks/tune_refinement.py <prdad_haar run dir> [--count 1000]
+    python benchmarks/tune_refinement.py <prdad_haar run dir> [--count 1000] [--weights-only]
 
 Prints SSIM (data range 2) and MSE of PR-DAD I alone and refined by HIO / ER / RAAR (iterations, beta, the
 upper bound x <= 1), then the best refinement averaged with the network output (``model.output_weight``), on
@@ -30,6 +30,11 @@ def main() -> None:
     )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument(
+        "--weights-only",
+        action="store_true",
+        help="skip the grid: only experiment=ablation_refine_hio's setting, then the output weights",
+    )
     args = parser.parse_args()
     register_resolvers()
     net, cfg = load_net(args.run_dir)
@@ -47,13 +52,17 @@ def main() -> None:
 
     report("network", x0)
     image_size, pad = int(cfg.data.image_size), int(cfg.data.pad)
-    settings = [
-        *(("hio", n, 0.9, None) for n in (100, 200, 500, 1000)),
-        *(("hio", 200, b, None) for b in (0.6, 0.75, 0.99)),
-        ("raar", 200, 0.87, None),
-        *(("er", n, None, None) for n in (200, 1000)),
-        *(("hio", n, b, 1.0) for n, b in ((200, 0.9), (200, 0.8), (200, 0.95), (500, 0.9))),
-    ]
+    settings = (
+        [("hio", 200, 0.9, 1.0)]
+        if args.weights_only
+        else [
+            *(("hio", n, 0.9, None) for n in (100, 200, 500, 1000)),
+            *(("hio", 200, b, None) for b in (0.6, 0.75, 0.99)),
+            ("raar", 200, 0.87, None),
+            *(("er", n, None, None) for n in (200, 1000)),
+            *(("hio", n, b, 1.0) for n, b in ((200, 0.9), (200, 0.8), (200, 0.95), (500, 0.9))),
+        ]
+    )
     best: tuple[float, torch.Tensor, str] | None = None
     for algorithm, iterations, beta, upper in settings:
         refine = ClassicalPhaseRetrieval(algorithm, image_size, pad, iterations, beta, 1, 20, upper=upper)
