@@ -87,6 +87,17 @@ METHODS = [
         refines="prdad_haar",
     ),
     Method(
+        "ablation_ifft+hio_avg",
+        [
+            "experiment=ablation_refine_hio_average",
+            "model@model.net=dad_fourier_branch",
+            "model.net.branch=ifft",
+        ],
+        ["data.test_size=500", "model.iterations=50"],
+        ITERATIVE_FULL,
+        refines="ablation_ifft",
+    ),
+    Method(
         "prdad_ae+hio_avg",
         ["experiment=ablation_refine_hio_average", "model@model.net=dad_ae"],
         ["data.test_size=500", "model.iterations=50"],
@@ -156,6 +167,12 @@ def ms_per_image(run_dir: Path, trainable: bool) -> float | None:
     return 1000 * (time.perf_counter() - started) / (repeats * len(x))
 
 
+def parameter_count(run_dir: Path) -> int:
+    """Parameters of the run's network (0 for a classical algorithm)."""
+    net, _ = load_net(run_dir)
+    return sum(p.numel() for p in net.parameters())
+
+
 def figure(runs: dict[str, Path], path: Path) -> None:
     """Ground truth / HIO / PR-DAD I (+ HIO, averaged) / PR-DAD II (+ HIO, averaged), first 16 test images,
     rot180-aligned."""
@@ -166,6 +183,7 @@ def figure(runs: dict[str, Path], path: Path) -> None:
         ("PR-DAD I + HIO, averaged", "prdad_haar+hio_avg"),
         ("PR-DAD II (AE)", "prdad_ae"),
         ("PR-DAD II + HIO, averaged", "prdad_ae+hio_avg"),
+        ("PR-DAD I + iFFT branch + HIO, averaged", "ablation_ifft+hio_avg"),
     ]
     available = [(label, runs[key]) for label, key in names if key in runs]
     if not available:
@@ -195,17 +213,19 @@ def markdown(rows: list[dict[str, Any]], mode: str, command: str) -> str:
         "(Dekel & Gugel, ICFSP 2022); their SSIM is listed as `ssim_dr2`, the convention the compared "
         "papers' code uses (data_range=2 for images in [0, 1]).",
         "",
-        "| method | data | protocol | n | SSIM dr1 | SSIM dr2 | MSE | MAE | PSNR | train min | ms/image |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| method | data | protocol | n | SSIM dr1 | SSIM dr2 | MSE | MAE | PSNR | params (M) | train min | "
+        "ms/image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         m = row["metrics"]
         train = f"{row['train_minutes']:.1f}" if row.get("train_minutes") else "–"
         speed = f"{row['ms_per_image']:.3g}" if row.get("ms_per_image") else "–"
+        params = f"{row['params_millions']:.1f}" if row.get("params_millions") else "–"
         lines.append(
             f"| {row['method']} | {row['dataset']} | {row.get('protocol', '')} | {row.get('n') or ''} | "
             f"{cell(m, 'ssim')} | {cell(m, 'ssim_dr2')} | {cell(m, 'mse')} | {cell(m, 'mae')} | "
-            f"{cell(m, 'psnr', 2)} | {train} | {speed} |"
+            f"{cell(m, 'psnr', 2)} | {params} | {train} | {speed} |"
         )
     for row in rows:
         if "refinement_adds" in row:
@@ -313,6 +333,7 @@ def main() -> None:
                     "metrics": metrics,
                     "train_minutes": round(result["fit_seconds"] / 60, 2) if trainable else None,
                     "ms_per_image": round(ms_per_image(run_dir, trainable), 4),
+                    "params_millions": round(parameter_count(run_dir) / 1e6, 2),
                     "checkpoint": result.get("tested_checkpoint"),
                     "command": "python run.py " + " ".join(overrides),
                 }
