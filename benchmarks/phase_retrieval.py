@@ -236,24 +236,28 @@ def markdown(rows: list[dict[str, Any]], mode: str, command: str) -> str:
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
-    """The issue's targets on Fashion-MNIST / prdad: best PR-DAD variant SSIM dr2 >= 0.86 and MSE <= 0.0070
-    on the full test set, network inference <= 1 ms per image."""
-    ours = [
-        r
+    """The issue's targets on Fashion-MNIST / prdad: the best PR-DAD variant (any trained network, refined
+    or not) SSIM dr2 >= 0.86 and MSE <= 0.0070 on the full test set; its network's inference <= 1 ms per
+    image."""
+    ours = {
+        r["method"]: r
         for r in rows
-        if r["method"].startswith("prdad")
+        if r.get("params_millions")
         and r.get("source") != "paper"
         and (r["dataset"], r.get("protocol"), r.get("n")) == ("fashion_mnist", "prdad", 10000)
-    ]
+    }
     if not ours:
         return []
-    best_ssim = max(ours, key=lambda r: r["metrics"]["ssim_dr2"])
-    best_mse = min(ours, key=lambda r: r["metrics"]["mse"])
-    networks = [r for r in ours if r.get("train_minutes") and r.get("ms_per_image")]
+    best_ssim = max(ours.values(), key=lambda r: r["metrics"]["ssim_dr2"])
+    best_mse = min(ours.values(), key=lambda r: r["metrics"]["mse"])
+    networks = {ours[r.get("refines") or r["method"]]["method"] for r in (best_ssim, best_mse)}
     checks = [
         (f"SSIM dr2 ≥ 0.86 ({best_ssim['method']})", best_ssim["metrics"]["ssim_dr2"], 0.86, 1),
         (f"MSE ≤ 0.0070 ({best_mse['method']})", best_mse["metrics"]["mse"], 0.0070, -1),
-        *((f"{r['method']} network ≤ 1 ms / image", r["ms_per_image"], 1.0, -1) for r in networks),
+        *(
+            (f"{name} network ≤ 1 ms / image", ours[name]["ms_per_image"], 1.0, -1)
+            for name in sorted(networks)
+        ),
     ]
     lines = ["", "## Targets (Fashion-MNIST, prdad protocol, 10 000 test images)", ""]
     lines += ["| target | value | met |", "|---|---|---|"]
@@ -334,6 +338,7 @@ def main() -> None:
                     "train_minutes": round(result["fit_seconds"] / 60, 2) if trainable else None,
                     "ms_per_image": round(ms_per_image(run_dir, trainable), 4),
                     "params_millions": round(parameter_count(run_dir) / 1e6, 2),
+                    "refines": method.refines,
                     "checkpoint": result.get("tested_checkpoint"),
                     "command": "python run.py " + " ".join(overrides),
                 }
