@@ -152,9 +152,8 @@ def network_metrics(run_dir: Path, count: int) -> dict[str, float]:
     return {k: float(v.mean()) for k, v in rot180_invariant_metrics(pred, x).items()}
 
 
-def ms_per_image(run_dir: Path, trainable: bool) -> float | None:
-    """Batched CPU inference time of the run's model (network or classical algorithm) per image."""
-    net, cfg = load_net(run_dir)
+def ms_per_image(net: torch.nn.Module, cfg: Any, trainable: bool) -> float:
+    """Batched CPU inference time of a run's model (network or classical algorithm) per image."""
     x = test_images(cfg, 256 if trainable else 32)
     forward_model = hydra.utils.instantiate(cfg.module.forward_model)
     y = forward_model(x)
@@ -165,12 +164,6 @@ def ms_per_image(run_dir: Path, trainable: bool) -> float | None:
         for _ in range(repeats):
             net(y)
     return 1000 * (time.perf_counter() - started) / (repeats * len(x))
-
-
-def parameter_count(run_dir: Path) -> int:
-    """Parameters of the run's network (0 for a classical algorithm)."""
-    net, _ = load_net(run_dir)
-    return sum(p.numel() for p in net.parameters())
 
 
 def figure(runs: dict[str, Path], path: Path) -> None:
@@ -328,6 +321,7 @@ def main() -> None:
             trainable = result.get("fit_seconds") is not None
             metrics = {key: result["metrics"][f"test/{key}"] for key in METRICS}
             data, protocol = dataset.split("/")
+            net, cfg = load_net(run_dir)
             rows.append(
                 {
                     "method": method.name,
@@ -336,8 +330,8 @@ def main() -> None:
                     "n": int(result.get("n_test", 0)) or None,
                     "metrics": metrics,
                     "train_minutes": round(result["fit_seconds"] / 60, 2) if trainable else None,
-                    "ms_per_image": round(ms_per_image(run_dir, trainable), 4),
-                    "params_millions": round(parameter_count(run_dir) / 1e6, 2),
+                    "ms_per_image": round(ms_per_image(net, cfg, trainable), 4),
+                    "params_millions": round(sum(p.numel() for p in net.parameters()) / 1e6, 2),
                     "refines": method.refines,
                     "checkpoint": result.get("tested_checkpoint"),
                     "command": "python run.py " + " ".join(overrides),
