@@ -198,18 +198,14 @@ def ort_fn(path: Path, threads: int) -> Callable[[Tensor], Tensor]:
     return lambda x: torch.from_numpy(session.run(["sr"], {"lr": x.float().contiguous().numpy()})[0])
 
 
-def ort_int8(net: nn.Module, folder: Path, threads: int) -> Callable[[Tensor], Tensor]:
-    """ONNX Runtime with int8 QDQ convolutions after training (static, per-channel weights), calibrated on
-    T91 LR crops."""
-    scale = net.upscale_factor
+def ort_int8(fp32: Path, scale: int, threads: int) -> Callable[[Tensor], Tensor]:
+    """ONNX Runtime with int8 QDQ convolutions after training (static, per-channel weights) of the exported
+    fp32 model, calibrated on T91 LR crops."""
     calibration = [
         make_lr(mod_crop(image[:, :96, :96], scale).float().div(255).unsqueeze(0), scale)
         for image in load_folders([str(SR_DATA / "T91")])[::12]
     ]
-    fp32, int8 = folder / "speed_fp32.onnx", folder / "speed_int8.onnx"
-    if not fp32.is_file():
-        export_onnx(net, fp32)
-    return ort_fn(quantize_int8(fp32, int8, calibration), threads)
+    return ort_fn(quantize_int8(fp32, fp32.with_name("speed_int8.onnx"), calibration), threads)
 
 
 def time_rounds(variants: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
@@ -247,7 +243,11 @@ def speed_rows(
         "espcn cl": ("espcn", "channels-last fp32", channels_last(espcn_net)),
         "espcn cl bf16": ("espcn", "channels-last + bf16 autocast", bf16(channels_last(espcn_net))),
         "espcn ort": ("espcn", "ONNX Runtime fp32", ort_fn(workdir / "speed_fp32.onnx", threads)),
-        "espcn ort int8": ("espcn", "ONNX Runtime int8 (QDQ)", ort_int8(espcn_net, workdir, threads)),
+        "espcn ort int8": (
+            "espcn",
+            "ONNX Runtime int8 (QDQ)",
+            ort_int8(workdir / "speed_fp32.onnx", espcn_net.upscale_factor, threads),
+        ),
     }
     if "espcn_qat" in nets:  # its own int8 ranges, learned in training
         qat = export_int8_onnx(nets["espcn_qat"], workdir / "speed_int8_qat.onnx")

@@ -99,10 +99,13 @@ class Int8SimulatedESPCN(nn.Module):
         if not isinstance(net, ESPCN):
             raise TypeError(f"Int8SimulatedESPCN wraps an ESPCN, got {type(net).__name__}")
         self.net = net
-        self.upscale_factor = net.upscale_factor
         self.input_quant = ActivationFakeQuant(momentum, fixed_range=(0.0, 1.0))
         # one range per body module output (convs and activations alike) and one for the output activation
         self.output_quants = nn.ModuleList(ActivationFakeQuant(momentum) for _ in range(len(net.body) + 1))
+
+    @property
+    def upscale_factor(self) -> int:
+        return self.net.upscale_factor
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.input_quant(x)
