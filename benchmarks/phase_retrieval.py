@@ -98,6 +98,17 @@ METHODS = [
         refines="ablation_ifft",
     ),
     Method(
+        "ablation_idct+hio_avg",
+        [
+            "experiment=ablation_refine_hio_average",
+            "model@model.net=dad_fourier_branch",
+            "model.net.branch=idct",
+        ],
+        ["data.test_size=500", "model.iterations=50"],
+        ITERATIVE_FULL,
+        refines="ablation_idct",
+    ),
+    Method(
         "prdad_ae+hio_avg",
         ["experiment=ablation_refine_hio_average", "model@model.net=dad_ae"],
         ["data.test_size=500", "model.iterations=50"],
@@ -177,6 +188,7 @@ def figure(runs: dict[str, Path], path: Path) -> None:
         ("PR-DAD II (AE)", "prdad_ae"),
         ("PR-DAD II + HIO, averaged", "prdad_ae+hio_avg"),
         ("PR-DAD I + iFFT branch + HIO, averaged", "ablation_ifft+hio_avg"),
+        ("PR-DAD I + iDCT branch + HIO, averaged", "ablation_idct+hio_avg"),
     ]
     available = [(label, runs[key]) for label, key in names if key in runs]
     if not available:
@@ -229,9 +241,10 @@ def markdown(rows: list[dict[str, Any]], mode: str, command: str) -> str:
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
-    """The issue's targets on Fashion-MNIST / prdad: the best PR-DAD variant (any trained network, refined
-    or not) SSIM dr2 >= 0.86 and MSE <= 0.0070 on the full test set; its network's inference <= 1 ms per
-    image."""
+    """The issue's targets on Fashion-MNIST / prdad, held by one variant (any trained network, refined or
+    not) on the full test set: SSIM dr2 >= 0.86, MSE <= 0.0070, its network <= 1 ms per image. The variant
+    judged is the most accurate (SSIM dr2) of those whose network meets the time (of all, when none does);
+    a more accurate, slower one is named below the table."""
     ours = {
         r["method"]: r
         for r in rows
@@ -241,22 +254,32 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
     }
     if not ours:
         return []
-    best_ssim = max(ours.values(), key=lambda r: r["metrics"]["ssim_dr2"])
-    best_mse = min(ours.values(), key=lambda r: r["metrics"]["mse"])
-    networks = {ours[r.get("refines") or r["method"]]["method"] for r in (best_ssim, best_mse)}
+
+    def network(row: dict[str, Any]) -> dict[str, Any]:
+        return ours[row.get("refines") or row["method"]]
+
+    def ssim(row: dict[str, Any]) -> float:
+        return row["metrics"]["ssim_dr2"]
+
+    fast = [r for r in ours.values() if network(r)["ms_per_image"] <= 1.0] or list(ours.values())
+    best = max(fast, key=ssim)
     checks = [
-        (f"SSIM dr2 ≥ 0.86 ({best_ssim['method']})", best_ssim["metrics"]["ssim_dr2"], 0.86, 1),
-        (f"MSE ≤ 0.0070 ({best_mse['method']})", best_mse["metrics"]["mse"], 0.0070, -1),
-        *(
-            (f"{name} network ≤ 1 ms / image", ours[name]["ms_per_image"], 1.0, -1)
-            for name in sorted(networks)
-        ),
+        (f"SSIM dr2 ≥ 0.86 ({best['method']})", ssim(best), 0.86, 1),
+        (f"MSE ≤ 0.0070 ({best['method']})", best["metrics"]["mse"], 0.0070, -1),
+        (f"{network(best)['method']} network ≤ 1 ms / image", network(best)["ms_per_image"], 1.0, -1),
     ]
     lines = ["", "## Targets (Fashion-MNIST, prdad protocol, 10 000 test images)", ""]
     lines += ["| target | value | met |", "|---|---|---|"]
     for name, value, bound, sign in checks:
         met = (value - bound) * sign >= 0
         lines.append(f"| {name} | {value:.4g} | {'yes' if met else '**no**'} |")
+    most_accurate = max(ours.values(), key=ssim)
+    if most_accurate is not best:
+        lines.append(
+            f"\nMore accurate, slower: `{most_accurate['method']}` (SSIM dr2 {ssim(most_accurate):.4f}, "
+            f"MSE {most_accurate['metrics']['mse']:.4f}; its network "
+            f"{network(most_accurate)['ms_per_image']:.3g} ms / image)."
+        )
     return lines
 
 
