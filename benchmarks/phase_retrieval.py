@@ -51,15 +51,15 @@ CLASSICAL_QUICK = ["model.iterations=100", "model.restarts=2", "data.test_size=5
 # on the first 1000 test images (their rows' n).
 ITERATIVE_FULL: list[str] = []
 CLASSICAL_FULL = ["model.restarts=2", "data.test_size=1000"]
-EVERY = ("fashion_mnist/prdad", "fashion_mnist/uelwer", "mnist/prdad", "eg1800_faces/prdad")
+DIGITS = ("fashion_mnist/prdad", "fashion_mnist/uelwer", "mnist/prdad")
+FACES = ("eg1800_faces/prdad",)
+EVERY = DIGITS + FACES
+AE_QUICK = [*TRAIN_QUICK, "trainer.max_epochs=3", "module.ae_epochs=1", "module.mapping_epochs=1"]
 METHODS = [
-    Method("prdad_haar", ["experiment=prdad_haar"], TRAIN_QUICK, datasets=EVERY),
-    Method(
-        "prdad_ae",
-        ["experiment=prdad_ae"],
-        [*TRAIN_QUICK, "trainer.max_epochs=3", "module.ae_epochs=1", "module.mapping_epochs=1"],
-        datasets=EVERY,
-    ),
+    Method("prdad_haar", ["experiment=prdad_haar"], TRAIN_QUICK, datasets=DIGITS),
+    Method("prdad_haar", ["experiment=prdad_haar_faces"], TRAIN_QUICK, datasets=FACES),
+    Method("prdad_ae", ["experiment=prdad_ae"], AE_QUICK, datasets=DIGITS),
+    Method("prdad_ae", ["experiment=prdad_ae_faces"], AE_QUICK, datasets=FACES),
     Method("ablation_baseline", ["experiment=ablation_baseline"], TRAIN_QUICK),
     Method("ablation_ifft", ["experiment=ablation_ifft"], TRAIN_QUICK),
     Method("ablation_idct", ["experiment=ablation_idct"], TRAIN_QUICK),
