@@ -22,7 +22,7 @@ ACTIVATIONS = ("leaky_relu", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("sigmoid", "identity")
 
 
-def _check_upscale_factor(upscale_factor: int) -> None:
+def check_upscale_factor(upscale_factor: int) -> None:
     if upscale_factor not in UPSCALE_FACTORS or isinstance(upscale_factor, bool):
         raise ValueError(f"upscale_factor must be one of {UPSCALE_FACTORS}, got {upscale_factor!r}")
 
@@ -76,7 +76,7 @@ class ESPCN(nn.Module):
         output_activation: str = "sigmoid",
     ) -> None:
         super().__init__()
-        _check_upscale_factor(upscale_factor)
+        check_upscale_factor(upscale_factor)
         if in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
         features, kernel_sizes = tuple(features), tuple(kernel_sizes)
@@ -117,7 +117,7 @@ class YChannelSR(nn.Module):
             upscale_factor = getattr(net, "upscale_factor", None)
             if upscale_factor is None:
                 raise ValueError("YChannelSR needs upscale_factor (the wrapped net has no .upscale_factor)")
-        _check_upscale_factor(upscale_factor)
+        check_upscale_factor(upscale_factor)
         self.net = net
         self.upscale_factor = upscale_factor
 
@@ -144,7 +144,7 @@ class BicubicUpsampler(nn.Module):
 
     def __init__(self, upscale_factor: int, antialias: bool = True) -> None:
         super().__init__()
-        _check_upscale_factor(upscale_factor)
+        check_upscale_factor(upscale_factor)
         self.upscale_factor = upscale_factor
         self.antialias = antialias
 

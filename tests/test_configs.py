@@ -25,6 +25,7 @@ MODEL_TASK = {
     "espcn": "super_resolution",
     "espcn_int8_qat": "super_resolution",
     "espcn_paper": "super_resolution",
+    "edsr": "super_resolution",
     "bicubic": "super_resolution",
     "deblock_espcn": "super_resolution",
 }
