@@ -85,13 +85,13 @@ METHODS = [
         ["data.test_size=500", "model.iterations=50"],
         ITERATIVE_FULL,
         refines="prdad_haar",
+        datasets=("fashion_mnist/prdad", "mnist/prdad", *FACES),  # uelwer: no padding, no support to use
     ),
     Method(
         "ablation_ifft+hio_avg",
         [
             "experiment=ablation_refine_hio_average",
             "model@model.net=dad_fourier_branch",
-            "model.net.branch=ifft",
         ],
         ["data.test_size=500", "model.iterations=50"],
         ITERATIVE_FULL,
@@ -102,7 +102,6 @@ METHODS = [
         [
             "experiment=ablation_refine_hio_average",
             "model@model.net=dad_fourier_branch",
-            "model.net.branch=idct",
         ],
         ["data.test_size=500", "model.iterations=50"],
         ITERATIVE_FULL,
@@ -133,6 +132,22 @@ METRICS = ("ssim", "ssim_dr2", "mse", "mae", "psnr")
 def data_overrides(dataset: str) -> list[str]:
     data, protocol = dataset.split("/")
     return [f"data={data}", f"protocol={protocol}"]
+
+
+def net_overrides(run_dir: Path) -> list[str]:
+    """The network arguments of a finished run as ``model.net.<key>=<value>`` overrides, so that a refinement
+    builds the very net its checkpoint was trained as (sizes, widths, branch; nested groups keep defaults)."""
+    model = OmegaConf.load(run_dir / "config_resolved.yaml").model
+
+    def value(node: Any) -> str:
+        plain = OmegaConf.to_container(node) if OmegaConf.is_list(node) else node
+        return json.dumps(plain, separators=(",", ":"))
+
+    return [
+        f"model.net.{key}={value(node)}"
+        for key, node in model.items()
+        if key != "_target_" and not OmegaConf.is_dict(node)
+    ]
 
 
 def load_net(run_dir: Path) -> tuple[torch.nn.Module, Any]:
@@ -330,7 +345,7 @@ def main() -> None:
                     print(f"skip {method.name} on {dataset}: {method.refines} has not run")
                     continue
                 tested = json.loads((parent / "metrics.json").read_text())["tested_checkpoint"]
-                overrides.append(f"model.checkpoint={tested}")
+                overrides += [*net_overrides(parent), f"model.checkpoint={tested}"]
             trains = "stage=test" not in overrides and not method.refines
             if args.no_train and trains and not reusable(run_dir, args.reuse):
                 print(f"skip {method.name} on {dataset}: it needs training (--no-train)")

@@ -40,7 +40,8 @@ def main() -> None:
     net, cfg = load_net(args.run_dir)
     datamodule = hydra.utils.instantiate(cfg.data, augmentation=None)
     datamodule.setup("fit")
-    x = torch.stack([datamodule.val_set[i]["target"] for i in range(args.count)])
+    count = min(args.count, len(datamodule.val_set))  # the face stand-in has 100 validation images
+    x = torch.stack([datamodule.val_set[i]["target"] for i in range(count)])
     y = hydra.utils.instantiate(cfg.module.forward_model)(x)
     with torch.inference_mode():
         x0 = net(y)
