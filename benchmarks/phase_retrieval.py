@@ -163,8 +163,10 @@ def load_net(run_dir: Path) -> tuple[torch.nn.Module, Any]:
 
 
 def test_images(cfg: Any, count: int) -> torch.Tensor:
+    """The first ``count`` test images (all of them when the split is smaller, as the face stand-in's 100)."""
     datamodule = hydra.utils.instantiate(cfg.data, augmentation=None)
     datamodule.setup("test")
+    count = min(count, len(datamodule.test_set))
     return torch.stack([datamodule.test_set[i]["target"] for i in range(count)])
 
 
@@ -250,7 +252,10 @@ def markdown(rows: list[dict[str, Any]], mode: str, command: str) -> str:
     for row in rows:
         if "refinement_adds" in row:
             adds = ", ".join(f"{k} {v:+.4f}" for k, v in row["refinement_adds"].items())
-            lines.append(f"\n`{row['method']}` vs its network alone on the same {row['n']} images: {adds}.")
+            lines.append(
+                f"\n`{row['method']}` vs its network alone on the same {row['n']} {row['dataset']} "
+                f"({row['protocol']}) test images: {adds}."
+            )
     lines += targets(rows)
     return "\n".join(lines) + "\n"
 
@@ -391,10 +396,11 @@ def main() -> None:
                 }
             )
     suffix = "" if args.full else "_quick"
-    figure(
-        {m: p for (m, d), p in finished.items() if d == "fashion_mnist/prdad"},
-        RESULTS / f"phase_retrieval{suffix}.png",
-    )
+    for dataset, tag in (("fashion_mnist/prdad", ""), ("eg1800_faces/prdad", "_faces")):
+        figure(
+            {m: p for (m, d), p in finished.items() if d == dataset},
+            RESULTS / f"phase_retrieval{tag}{suffix}.png",
+        )
     write_results(f"phase_retrieval{suffix}", command, rows, markdown(rows, mode, command))
 
 
