@@ -89,20 +89,14 @@ METHODS = [
     ),
     Method(
         "ablation_ifft+hio_avg",
-        [
-            "experiment=ablation_refine_hio_average",
-            "model@model.net=dad_fourier_branch",
-        ],
+        ["experiment=ablation_refine_hio_average", "model@model.net=dad_fourier_branch"],
         ["data.test_size=500", "model.iterations=50"],
         ITERATIVE_FULL,
         refines="ablation_ifft",
     ),
     Method(
         "ablation_idct+hio_avg",
-        [
-            "experiment=ablation_refine_hio_average",
-            "model@model.net=dad_fourier_branch",
-        ],
+        ["experiment=ablation_refine_hio_average", "model@model.net=dad_fourier_branch"],
         ["data.test_size=500", "model.iterations=50"],
         ITERATIVE_FULL,
         refines="ablation_idct",
