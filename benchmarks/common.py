@@ -27,22 +27,35 @@ def machine() -> str:
     )
 
 
+def previous_result(run_dir: Path) -> dict[str, Any]:
+    """The ``metrics.json`` of an earlier run in ``run_dir`` ({} if none)."""
+    metrics_file = run_dir / "metrics.json"
+    return json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+
+
 def reusable(run_dir: Path, reuse: bool) -> bool:
-    """Whether ``run_dir`` holds a finished run that ``reuse`` lets a benchmark evaluate instead of rerun."""
-    return reuse and (run_dir / "metrics.json").is_file()
+    """Whether ``run_dir`` holds a finished (not interrupted) run that ``reuse`` lets a benchmark evaluate
+    instead of rerun."""
+    previous = previous_result(run_dir) if reuse else {}
+    return bool(previous) and not previous.get("interrupted")
 
 
 def run_experiment(
     overrides: list[str], run_dir: Path, reuse: bool, log_file: Path | None = None
 ) -> dict[str, Any]:
-    """`python run.py <overrides>` into ``run_dir`` (skipped when it is :func:`reusable`);
-    returns its ``metrics.json`` plus the wall time in seconds."""
+    """`python run.py <overrides>` into ``run_dir`` (skipped when it is :func:`reusable`; with ``reuse``, an
+    interrupted run resumes from its ``last.ckpt``); returns its ``metrics.json`` plus the wall time in
+    seconds (of every part of a resumed run: the earlier parts count their fit time)."""
     metrics_file = run_dir / "metrics.json"
     if not reusable(run_dir, reuse):
+        previous = previous_result(run_dir) if reuse else {}
+        last = run_dir / "checkpoints" / "last.ckpt"
+        resume = bool(previous.get("interrupted")) and last.is_file()
         command = [
             sys.executable,
             str(ROOT / "run.py"),
             *overrides,
+            *([f"ckpt_path={last}"] if resume else []),
             "logger=csv",
             "callbacks.rich_progress_bar=null",
             f"hydra.run.dir={run_dir}",
@@ -62,7 +75,8 @@ def run_experiment(
         if result.returncode != 0:
             raise RuntimeError(f"run failed ({result.returncode}): {' '.join(overrides)}; log: {log_file}")
         payload = json.loads(metrics_file.read_text())
-        payload["wall_seconds"] = time.perf_counter() - started
+        earlier = float(previous.get("fit_seconds") or 0.0) if resume else 0.0
+        payload["wall_seconds"] = time.perf_counter() - started + earlier
         atomic_write_text(metrics_file, json.dumps(payload, indent=2) + "\n")
     return json.loads(metrics_file.read_text())
 

@@ -6,6 +6,7 @@ parts, the ``data`` group names the DataModule.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -105,6 +106,15 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     return datamodule, module, trainer, callbacks
 
 
+def earlier_fit_seconds(output_dir: Path) -> float:
+    """The fit time an interrupted run in ``output_dir`` already spent (a resumed fit reports the total)."""
+    try:
+        previous = json.loads((output_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return 0.0
+    return float(previous.get("fit_seconds") or 0.0) if previous.get("interrupted") else 0.0
+
+
 def run(cfg: DictConfig) -> float | None:
     """Run ``cfg.stage`` and return ``cfg.optimized_metric`` (for sweepers), or None if it was not logged."""
     if cfg.stage not in STAGES:
@@ -127,7 +137,7 @@ def run(cfg: DictConfig) -> float | None:
     fit_seconds = None
     if cfg.stage == "fit":
         if trainable:
-            started = time.perf_counter()
+            started = time.perf_counter() - (earlier_fit_seconds(output_dir) if ckpt_path else 0.0)
             try:
                 trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
             except (SIGTERMException, KeyboardInterrupt, SystemExit):

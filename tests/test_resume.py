@@ -86,7 +86,9 @@ def test_killed_and_resumed_fit_matches_uninterrupted(uninterrupted, tmp_path, s
         assert json.loads((tmp_path / "metrics.json").read_text())["interrupted"] is True
         assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == step
 
+    spent = json.loads((tmp_path / "metrics.json").read_text())["fit_seconds"]
     resumed = fit(tmp_path, f"ckpt_path={last}")
+    assert resumed["fit_seconds"] > spent  # a resumed fit reports the time of all its parts
     expected = json.loads((uninterrupted / "metrics.json").read_text())
     assert resumed["interrupted"] is False and resumed["epochs"] == expected["epochs"]
     assert Path(resumed["checkpoints"]["best"]).name == Path(expected["checkpoints"]["best"]).name
