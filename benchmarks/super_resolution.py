@@ -567,6 +567,10 @@ def main() -> None:
             rows += speed_rows(
                 speed_nets, trained, threads, args.rounds or (10 if args.full else 2), Path(workdir)
             )
+    elif (RESULTS / f"super_resolution{suffix}.json").is_file():  # a quality-only refresh keeps the speed
+        previous = json.loads((RESULTS / f"super_resolution{suffix}.json").read_text())
+        rows += [row for row in previous["rows"] if row.get("protocol") == "speed"]
+        command += f" --no-speed (speed rows of {previous['date']})"
     if "espcn_x4" in nets:
         for path in side_by_side(nets["espcn_x4"], 4, suffix):
             say(f"figure: {path}")
