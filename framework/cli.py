@@ -8,7 +8,9 @@ from pathlib import Path
 
 from framework.errors import UserError
 
-_GROUP_OVERRIDE = re.compile(r"^[+~]{0,2}(?P<group>[A-Za-z_][\w/]*)=(?P<value>.*)$")
+_GROUP_OVERRIDE = re.compile(
+    r"^[+~]{0,2}(?P<key>(?P<group>[A-Za-z_][\w/]*)(?:@[\w.]+)?)=(?P<value>.*)$"
+)  # group=choice, or group@package=choice (a group placed elsewhere, e.g. model@model.net=dad_ae)
 _SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "tag(", "glob(", "sort(", "shuffle(")
 
 
@@ -35,7 +37,8 @@ def check_group_overrides(argv: Sequence[str], conf_dir: str | Path) -> None:
         for choice in value.split(","):
             if choice.strip() not in choices:
                 raise UserError(
-                    f"{group}={choice.strip()} is not a config; valid {group} choices: {', '.join(choices)}"
+                    f"{match['key']}={choice.strip()} is not a config; valid {group} choices: "
+                    f"{', '.join(choices)}"
                 )
 
 

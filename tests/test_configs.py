@@ -105,9 +105,12 @@ def test_cli_check_names_valid_choices():
         check_group_overrides(["model=dadd"], CONF_DIR)
     with pytest.raises(UserError, match="model=hioo"):
         check_group_overrides(["model=dad,hioo"], CONF_DIR)
+    with pytest.raises(UserError, match=r"model@model.net=dadd is not a config; valid model choices"):
+        check_group_overrides(["model@model.net=dadd"], CONF_DIR)
     check_group_overrides(
-        ["model=dad,hio", "trainer.max_epochs=3", "experiment=null", "hydra/launcher=basic"], CONF_DIR
+        ["model=dad,hio", "model@model.net=dad_ae", "trainer.max_epochs=3", "experiment=null"], CONF_DIR
     )
+    check_group_overrides(["hydra/launcher=basic"], CONF_DIR)
 
 
 def test_wrong_model_fails_at_once_with_one_line():
