@@ -47,8 +47,8 @@ def run_experiment(
     interrupted run resumes from its ``last.ckpt``); returns its ``metrics.json`` plus the wall time in
     seconds (of every part of a resumed run: the earlier parts count their fit time)."""
     metrics_file = run_dir / "metrics.json"
-    if not reusable(run_dir, reuse):
-        previous = previous_result(run_dir) if reuse else {}
+    previous = previous_result(run_dir) if reuse else {}
+    if not previous or previous.get("interrupted"):  # not reusable: run it (or resume it)
         last = run_dir / "checkpoints" / "last.ckpt"
         resume = bool(previous.get("interrupted")) and last.is_file()
         command = [
