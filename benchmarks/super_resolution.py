@@ -84,11 +84,12 @@ RUNS = [
     Run("espcn_paper_t91_x3", "sr_espcn_paper_t91", quick=[*QUICK, "data.samples_per_epoch=1024"]),
     Run(
         "espcn_paper_t91_x4",
-        "sr_espcn_paper_t91",
-        ["data.scale=4", "data.crop_size=68", "experiment_name=sr_espcn_paper_t91_x4"],
-        [*QUICK, "data.samples_per_epoch=1024"],
+        "sr_espcn_paper_t91_x4",
+        quick=[*QUICK, "data.samples_per_epoch=1024"],
+        init_from="espcn_paper_t91_x3",
     ),
     Run("espcn_x4", "sr_espcn_x4", quick=QUICK),
+    Run("espcn_x3", "sr_espcn_x3", quick=QUICK, init_from="espcn_x4"),
     Run("edsr_x4", "sr_edsr_x4", quick=QUICK),
     Run("espcn_vgg_x4", "sr_espcn_vgg_x4", quick=[*QUICK, "data.samples_per_epoch=64"], init_from="espcn_x4"),
     Run("deblock_espcn_x4", "sr_deblock_espcn_x4", quick=QUICK),
@@ -400,6 +401,13 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+def epochs(row: dict[str, Any]) -> str:
+    """The epochs of a run, and the run whose weights it started from (a fine-tune's minutes are its own)."""
+    if not row.get("epochs"):
+        return "–"
+    return f"{row['epochs']}" + (f" (from {row['init_from']})" if row.get("init_from") else "")
+
+
 def markdown(rows: list[dict[str, Any]], goals: list[dict[str, Any]], mode: str, command: str) -> str:
     quality = [row for row in rows if row.get("protocol") != "speed"]
     speed = [row for row in rows if row.get("protocol") == "speed"]
@@ -437,7 +445,7 @@ def markdown(rows: list[dict[str, Any]], goals: list[dict[str, Any]], mode: str,
             cells += [fmt(m.get("psnr_y")), fmt(m.get("ssim_y"), 4)]
         lines.append(
             f"| {method} | {data or '–'} | ×{scale} | {input_} | {' | '.join(cells)} | "
-            f"{fmt(any_row.get('train_minutes'), 1)} | {any_row.get('epochs') or '–'} |"
+            f"{fmt(any_row.get('train_minutes'), 1)} | {epochs(any_row)} |"
         )
     if speed:
         threads = speed[0]["threads"]
@@ -536,6 +544,7 @@ def main() -> None:
             "train_data": "+".join(Path(d).name for d in cfg.data.train_dirs),
             "train_minutes": round(result.get("wall_seconds", result.get("fit_seconds") or 0) / 60, 2),
             "epochs": result.get("epochs"),
+            "init_from": run.init_from,
             "checkpoint": result["tested_checkpoint"],
             "command": "python run.py " + " ".join(overrides),
         }

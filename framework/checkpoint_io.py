@@ -6,6 +6,7 @@ ckpt_path=...)``), so a corrupt or truncated file given as ``ckpt_path`` ends he
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
@@ -15,9 +16,11 @@ from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from torch import nn
+from torch import Tensor, nn
 
 from framework.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -96,11 +99,17 @@ def describe_unreadable(path: Path, error: BaseException) -> str:
 
 
 def load_net_weights(
-    net: nn.Module, checkpoint: str | Path, key: str = "checkpoint", prefix: str = "net."
+    net: nn.Module,
+    checkpoint: str | Path,
+    key: str = "checkpoint",
+    prefix: str = "net.",
+    strict: bool = True,
 ) -> None:
     """Load ``net``'s weights from a Lightning checkpoint (its ``state_dict`` keys under ``prefix``) or from a
-    plain ``state_dict`` file; the architecture must match the one that was trained (strict). ``key`` names
-    the config value in errors."""
+    plain ``state_dict`` file. ``strict``: the architecture must match the one that was trained; otherwise
+    every tensor whose name and shape match is loaded and the rest keep their initialisation, said in one
+    warning (EDSR's ×3 / ×4 nets start from the ×2 one this way: Lim et al., CVPRW 2017, §4.2; BasicSR's
+    ``strict_load_g: false``). ``key`` names the config value in errors."""
     path = Path(checkpoint).expanduser()
     if not path.is_file():
         raise UserError(f"{key}={checkpoint} does not exist: give the .ckpt of a trained run")
@@ -108,10 +117,30 @@ def load_net_weights(
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state)
     weights = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)} or state
+    if not strict:
+        weights, skipped = matching_weights(net, weights)
+        if not weights:
+            raise UserError(f"{key}={checkpoint} has no tensor that fits {type(net).__name__}")
+        if skipped:
+            log.warning(
+                "%s: %d of %d tensors do not fit and keep their initialisation: %s",
+                key,
+                len(skipped),
+                len(net.state_dict()),
+                ", ".join(skipped),
+            )
     try:
-        net.load_state_dict(weights, strict=True)
+        net.load_state_dict(weights, strict=strict)
     except RuntimeError as error:
+        partial = f", or {key}_strict=false to load the tensors that fit" if key == "init_weights" else ""
         raise UserError(
             f"{key}={checkpoint} does not fit {type(net).__name__}: give the net the arguments it was "
-            f"trained with (see that run's config_resolved.yaml). {str(error).splitlines()[0]}"
+            f"trained with (see that run's config_resolved.yaml){partial}. {str(error).splitlines()[0]}"
         ) from None
+
+
+def matching_weights(net: nn.Module, weights: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+    """The tensors of ``weights`` whose name and shape are ``net``'s, and the names of ``net``'s others."""
+    own = net.state_dict()
+    fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    return fitting, [k for k in own if k not in fitting]

@@ -129,7 +129,9 @@ def run(cfg: DictConfig) -> float | None:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, module, trainer, callbacks = build(cfg)
     if cfg.get("init_weights"):  # fine-tuning: the net starts from a trained run's weights
-        load_net_weights(module.net, cfg.init_weights, key="init_weights")
+        load_net_weights(
+            module.net, cfg.init_weights, key="init_weights", strict=cfg.get("init_weights_strict", True)
+        )
     trainable = has_trainable_parameters(module)
     metrics: dict[str, float] = {}
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 import torch
 
 from datamodules.io import save_image
+from framework.checkpoint_io import load_net_weights
 from framework.errors import UserError
 from framework.runner import run
+from models.espcn import espcn
 from tests.conftest import run_cli, task_names
 
 
@@ -166,3 +169,23 @@ def test_init_weights_starts_a_fit_from_a_trained_net(make_cfg, tmp_path):
     )
     with pytest.raises(UserError, match=r"^init_weights=.* does not fit"):
         run(make_cfg(*sr, "model=espcn_paper", f"init_weights={first['checkpoints']['best']}"))
+
+
+def test_init_weights_not_strict_loads_the_tensors_that_fit(tmp_path, caplog):
+    """A ×4 ESPCN's body starts a ×3 one: the two 5×5 convs are loaded, the sub-pixel conv is not."""
+    x4, x3 = espcn(4), espcn(3)
+    torch.save({"state_dict": {f"net.{k}": v for k, v in x4.state_dict().items()}}, tmp_path / "x4.ckpt")
+    before = {k: v.clone() for k, v in x3.state_dict().items()}
+    with caplog.at_level(logging.WARNING):
+        load_net_weights(x3, tmp_path / "x4.ckpt", key="init_weights", strict=False)
+    loaded = x3.state_dict()
+    for name, tensor in x4.state_dict().items():
+        if name.startswith("body.4."):  # the last conv: 3·16 channels against 3·9
+            assert torch.equal(loaded[name], before[name])
+        else:
+            assert torch.equal(loaded[name], tensor)
+    assert "2 of 6 tensors do not fit" in caplog.text and "body.4.weight" in caplog.text
+    with pytest.raises(UserError, match=r"init_weights_strict=false"):
+        load_net_weights(espcn(3), tmp_path / "x4.ckpt", key="init_weights")
+    with pytest.raises(UserError, match=r"has no tensor that fits"):
+        load_net_weights(torch.nn.Linear(2, 2), tmp_path / "x4.ckpt", key="init_weights", strict=False)
