@@ -81,6 +81,29 @@ def run_experiment(
     return json.loads(metrics_file.read_text())
 
 
+ROW_KEY = ("method", "model", "variant", "dataset", "protocol", "scale", "degradation", "source")
+
+
+def previous_results(name: str) -> dict[str, Any]:
+    """The committed ``benchmarks/results/<name>.json`` ({} if none)."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def merge_rows(previous: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A partial run's rows merged into the previous results, so ``--only`` never drops the rows it did not
+    rerun: a fresh row replaces the previous row of the same method / data / protocol (in place), new rows
+    come before the published ones."""
+
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(field) for field in ROW_KEY)
+
+    unused = {key(row): row for row in fresh}
+    merged = [unused.pop(key(row), row) for row in previous]
+    merged += unused.values()
+    return sorted(merged, key=lambda row: row.get("source") == "paper")
+
+
 def write_results(name: str, command: str, rows: list[dict[str, Any]], markdown: str) -> None:
     payload = {
         "name": name,

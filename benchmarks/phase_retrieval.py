@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import RESULTS, ROOT, reusable, run_experiment, write_results
+from common import RESULTS, ROOT, merge_rows, previous_results, reusable, run_experiment, write_results
 
 sys.path.insert(0, str(ROOT))
 import hydra
@@ -307,7 +307,11 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="evaluate finished runs instead of rerunning them"
     )
-    parser.add_argument("--only", default="", help="comma-separated method names")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated method names (a partial run, like --datasets: merged into the previous rows)",
+    )
     parser.add_argument(
         "--no-train",
         action="store_true",
@@ -390,12 +394,24 @@ def main() -> None:
                 }
             )
     suffix = "" if args.full else "_quick"
+    name = f"phase_retrieval{suffix}"
+    partial = bool(only or wanted)
     for dataset, tag in (("fashion_mnist/prdad", ""), ("eg1800_faces/prdad", "_faces")):
-        figure(
-            {m: p for (m, d), p in finished.items() if d == dataset},
-            RESULTS / f"phase_retrieval{tag}{suffix}.png",
+        if not only and (not wanted or dataset in wanted):  # a figure shows every method or none
+            figure(
+                {m: p for (m, d), p in finished.items() if d == dataset},
+                RESULTS / f"phase_retrieval{tag}{suffix}.png",
+            )
+    if partial:
+        command += "".join(
+            f" --{flag} {value}"
+            for flag, value in (("only", args.only), ("datasets", args.datasets))
+            if value
         )
-    write_results(f"phase_retrieval{suffix}", command, rows, markdown(rows, mode, command))
+        if previous := previous_results(name):
+            rows = merge_rows(previous["rows"], rows)
+            command += f" (merged into the rows of {previous['date']})"
+    write_results(name, command, rows, markdown(rows, mode, command))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import RESULTS, ROOT, machine, reusable, run_experiment
+from common import (
+    RESULTS,
+    ROOT,
+    machine,
+    merge_rows,
+    previous_result,
+    previous_results,
+    reusable,
+    run_experiment,
+)
 
 sys.path.insert(0, str(ROOT))
 from torch import Tensor, nn
@@ -482,6 +491,11 @@ def markdown(rows: list[dict[str, Any]], goals: list[dict[str, Any]], mode: str,
     return "\n".join(lines) + "\n"
 
 
+def finished_checkpoint(run_dir: Path) -> str | None:
+    """The tested checkpoint of a finished earlier run (so ``--only`` can fine-tune from a run it skips)."""
+    return previous_result(run_dir).get("tested_checkpoint") if reusable(run_dir, reuse=True) else None
+
+
 # -- main ------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -491,10 +505,17 @@ def main() -> None:
     mode_group.add_argument("--full", action="store_true", help="the committed benchmark (full schedules)")
     mode_group.add_argument("--quick", action="store_true", help="tiny trainings (the default)")
     parser.add_argument("--reuse", action="store_true", help="evaluate finished runs instead of rerunning")
-    parser.add_argument("--only", default="", help="comma-separated run names (default: all)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated run names (default: all); their rows replace theirs in the previous results, "
+        "whose other rows and speed rows are kept",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch / ORT threads (default: all cores)")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default: quick 2, full 10)")
-    parser.add_argument("--no-speed", action="store_true", help="skip the speed section")
+    parser.add_argument(
+        "--no-speed", action="store_true", help="keep the previous results' speed rows instead of timing"
+    )
     parser.add_argument(
         "--no-train", action="store_true", help="never train: a run without finished results is skipped"
     )
@@ -526,10 +547,11 @@ def main() -> None:
             print(f"SKIPPED {run.name}: it needs training (--no-train)")
             continue
         if run.init_from:
-            if run.init_from not in checkpoints:
-                print(f"SKIPPED {run.name}: it fine-tunes {run.init_from}, which did not run")
+            parent = checkpoints.get(run.init_from) or finished_checkpoint(bench_dir / run.init_from)
+            if parent is None:
+                print(f"SKIPPED {run.name}: it fine-tunes {run.init_from}, which has not run")
                 continue
-            overrides.append(f"init_weights={checkpoints[run.init_from]}")
+            overrides.append(f"init_weights={parent}")
         try:
             result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
         except RuntimeError as error:
@@ -564,7 +586,8 @@ def main() -> None:
                 "reference": PAPER,
             }
         )
-    if not args.no_speed:
+    previous = previous_results(f"super_resolution{suffix}")
+    if not (args.no_speed or only):
         speed_nets = {  # an untrained stand-in gets timed but no PSNR (its PSNR would mean nothing)
             "espcn": nets.get("espcn_x4") or espcn(SPEED_SCALE).eval(),
             "espcn_paper": nets.get("espcn_paper_t91_x4") or espcn_paper(SPEED_SCALE).eval(),
@@ -576,8 +599,10 @@ def main() -> None:
             rows += speed_rows(
                 speed_nets, trained, threads, args.rounds or (10 if args.full else 2), Path(workdir)
             )
-    elif (RESULTS / f"super_resolution{suffix}.json").is_file():  # a quality-only refresh keeps the speed
-        previous = json.loads((RESULTS / f"super_resolution{suffix}.json").read_text())
+    elif only and previous:  # a partial run: its rows replace theirs, every other row is kept
+        rows = merge_rows(previous["rows"], rows)
+        command += f" --only {args.only} (merged into the rows of {previous['date']})"
+    elif previous:  # a quality-only refresh keeps the speed
         rows += [row for row in previous["rows"] if row.get("protocol") == "speed"]
         command += f" --no-speed (speed rows of {previous['date']})"
     if "espcn_x4" in nets:
