@@ -104,12 +104,14 @@ def load_net_weights(
     key: str = "checkpoint",
     prefix: str = "net.",
     strict: bool = True,
+    strict_switch: str | None = None,
 ) -> None:
     """Load ``net``'s weights from a Lightning checkpoint (its ``state_dict`` keys under ``prefix``) or from a
     plain ``state_dict`` file. ``strict``: the architecture must match the one that was trained; otherwise
     every tensor whose name and shape match is loaded and the rest keep their initialisation, said in one
     warning (EDSR's ×3 / ×4 nets start from the ×2 one this way: Lim et al., CVPRW 2017, §4.2; BasicSR's
-    ``strict_load_g: false``). ``key`` names the config value in errors."""
+    ``strict_load_g: false``). ``key`` names the config value in errors, ``strict_switch`` the one that turns
+    ``strict`` off."""
     path = Path(checkpoint).expanduser()
     if not path.is_file():
         raise UserError(f"{key}={checkpoint} does not exist: give the .ckpt of a trained run")
@@ -132,7 +134,7 @@ def load_net_weights(
     try:
         net.load_state_dict(weights, strict=strict)
     except RuntimeError as error:
-        partial = f", or {key}_strict=false to load the tensors that fit" if key == "init_weights" else ""
+        partial = f", or {strict_switch}=false to load the tensors that fit" if strict_switch else ""
         raise UserError(
             f"{key}={checkpoint} does not fit {type(net).__name__}: give the net the arguments it was "
             f"trained with (see that run's config_resolved.yaml){partial}. {str(error).splitlines()[0]}"

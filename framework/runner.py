@@ -130,7 +130,11 @@ def run(cfg: DictConfig) -> float | None:
     datamodule, module, trainer, callbacks = build(cfg)
     if cfg.get("init_weights"):  # fine-tuning: the net starts from a trained run's weights
         load_net_weights(
-            module.net, cfg.init_weights, key="init_weights", strict=cfg.get("init_weights_strict", True)
+            module.net,
+            cfg.init_weights,
+            key="init_weights",
+            strict=cfg.get("init_weights_strict", True),
+            strict_switch="init_weights_strict",
         )
     trainable = has_trainable_parameters(module)
     metrics: dict[str, float] = {}

@@ -186,6 +186,8 @@ def test_init_weights_not_strict_loads_the_tensors_that_fit(tmp_path, caplog):
             assert torch.equal(loaded[name], tensor)
     assert "2 of 6 tensors do not fit" in caplog.text and "body.4.weight" in caplog.text
     with pytest.raises(UserError, match=r"init_weights_strict=false"):
-        load_net_weights(espcn(3), tmp_path / "x4.ckpt", key="init_weights")
+        load_net_weights(
+            espcn(3), tmp_path / "x4.ckpt", key="init_weights", strict_switch="init_weights_strict"
+        )
     with pytest.raises(UserError, match=r"has no tensor that fits"):
         load_net_weights(torch.nn.Linear(2, 2), tmp_path / "x4.ckpt", key="init_weights", strict=False)
