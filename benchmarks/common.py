@@ -92,15 +92,17 @@ def previous_results(name: str) -> dict[str, Any]:
 
 def merge_rows(previous: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A partial run's rows merged into the previous results, so ``--only`` never drops the rows it did not
-    rerun: a fresh row replaces the previous row of the same method / data / protocol (in place), new rows
-    come before the published ones."""
+    rerun: a fresh row replaces the previous row of the same method / data / protocol (in place), a new one
+    follows the last row of its method (or ends the table), and the published rows stay last."""
 
     def key(row: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(row.get(field) for field in ROW_KEY)
 
     unused = {key(row): row for row in fresh}
     merged = [unused.pop(key(row), row) for row in previous]
-    merged += unused.values()
+    for row in unused.values():
+        same_method = [i for i, old in enumerate(merged) if old.get("method") == row.get("method")]
+        merged.insert(same_method[-1] + 1 if same_method else len(merged), row)
     return sorted(merged, key=lambda row: row.get("source") == "paper")
 
 

@@ -107,6 +107,7 @@ METHODS = [
         ["data.test_size=500", "model.iterations=50"],
         ITERATIVE_FULL,
         refines="prdad_ae",
+        datasets=("fashion_mnist/prdad", "mnist/prdad"),  # the faces' AE would want weight 0.7 (validation)
     ),
     *(
         Method(name, ["stage=test", f"model={name}"], CLASSICAL_QUICK, CLASSICAL_FULL, datasets=EVERY)

@@ -37,12 +37,14 @@ def test_a_partial_run_replaces_its_rows_and_keeps_the_others():
     fresh = [
         {"method": "dad", "dataset": "mnist", "protocol": "prdad", "metrics": {"mse": 0.01}},
         {"method": "dad_ae", "dataset": "mnist", "protocol": "prdad", "metrics": {"mse": 0.015}},
+        {"method": "hio", "dataset": "faces", "protocol": "prdad", "metrics": {"mse": 0.02}},
     ]
     merged = merge_rows(previous, fresh)
     assert [(row["method"], row["metrics"]["mse"]) for row in merged] == [
         ("hio", 0.12),
+        ("hio", 0.02),  # new: after its method's rows
         ("dad", 0.01),  # replaced in place
-        ("dad_ae", 0.015),  # new: before the published rows
+        ("dad_ae", 0.015),  # a new method: last, before the published rows
         ("PR-DAD (paper)", 0.03),
     ]
     assert merge_rows([], fresh) == fresh
