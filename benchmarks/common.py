@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
-from framework.results import atomic_write_text  # noqa: E402
+from framework.results import atomic_write_text, read_results  # noqa: E402
 
 
 def machine() -> str:
@@ -27,16 +27,10 @@ def machine() -> str:
     )
 
 
-def previous_result(run_dir: Path) -> dict[str, Any]:
-    """The ``metrics.json`` of an earlier run in ``run_dir`` ({} if none)."""
-    metrics_file = run_dir / "metrics.json"
-    return json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-
-
 def reusable(run_dir: Path, reuse: bool) -> bool:
     """Whether ``run_dir`` holds a finished (not interrupted) run that ``reuse`` lets a benchmark evaluate
     instead of rerun."""
-    previous = previous_result(run_dir) if reuse else {}
+    previous = read_results(run_dir) if reuse else {}
     return bool(previous) and not previous.get("interrupted")
 
 
@@ -47,7 +41,7 @@ def run_experiment(
     interrupted run resumes from its ``last.ckpt``); returns its ``metrics.json`` plus the wall time in
     seconds (of every part of a resumed run: the earlier parts count their fit time)."""
     metrics_file = run_dir / "metrics.json"
-    previous = previous_result(run_dir) if reuse else {}
+    previous = read_results(run_dir) if reuse else {}
     if not previous or previous.get("interrupted"):  # not reusable: run it (or resume it)
         last = run_dir / "checkpoints" / "last.ckpt"
         resume = bool(previous.get("interrupted")) and last.is_file()
@@ -88,6 +82,17 @@ def previous_results(name: str) -> dict[str, Any]:
     """The committed ``benchmarks/results/<name>.json`` ({} if none)."""
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def merge_into_previous(
+    name: str, rows: list[dict[str, Any]], command: str
+) -> tuple[list[dict[str, Any]], str]:
+    """A partial run's rows merged into ``name``'s committed results (:func:`merge_rows`), and its command
+    saying so."""
+    previous = previous_results(name)
+    if not previous:
+        return rows, command
+    return merge_rows(previous["rows"], rows), f"{command} (merged into the rows of {previous['date']})"
 
 
 def merge_rows(previous: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:

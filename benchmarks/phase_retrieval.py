@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import RESULTS, ROOT, merge_rows, previous_results, reusable, run_experiment, write_results
+from common import RESULTS, ROOT, merge_into_previous, reusable, run_experiment, write_results
 
 sys.path.insert(0, str(ROOT))
 import hydra
@@ -29,7 +29,9 @@ from omegaconf import OmegaConf
 
 from callbacks.image_logger import image_grid
 from datamodules.io import save_image
+from framework.checkpoint_io import load_net_weights
 from framework.resolvers import register_resolvers
+from framework.results import read_results
 from lightning_modules.phase_retrieval import align_rot180
 from metrics.phase_retrieval import SSIM_WINDOW, rot180_invariant_metrics
 
@@ -149,11 +151,9 @@ def load_net(run_dir: Path) -> tuple[torch.nn.Module, Any]:
     """The network of a finished run (its config + best checkpoint), in eval mode."""
     cfg = OmegaConf.load(run_dir / "config_resolved.yaml")
     net = hydra.utils.instantiate(cfg.module.net)
-    result = json.loads((run_dir / "metrics.json").read_text())
-    checkpoint = result.get("tested_checkpoint")
+    checkpoint = read_results(run_dir).get("tested_checkpoint")
     if checkpoint:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-        net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+        load_net_weights(net, checkpoint)
     return net.eval(), cfg
 
 
@@ -348,7 +348,7 @@ def main() -> None:
                 if parent is None:
                     print(f"skip {method.name} on {dataset}: {method.refines} has not run")
                     continue
-                tested = json.loads((parent / "metrics.json").read_text())["tested_checkpoint"]
+                tested = read_results(parent)["tested_checkpoint"]
                 overrides += [*net_overrides(parent), f"model.checkpoint={tested}"]
             trains = "stage=test" not in overrides and not method.refines
             if args.no_train and trains and not reusable(run_dir, args.reuse):
@@ -409,9 +409,7 @@ def main() -> None:
             for flag, value in (("only", args.only), ("datasets", args.datasets))
             if value
         )
-        if previous := previous_results(name):
-            rows = merge_rows(previous["rows"], rows)
-            command += f" (merged into the rows of {previous['date']})"
+        rows, command = merge_into_previous(name, rows, command)
     write_results(name, command, rows, markdown(rows, mode, command))
 
 

@@ -40,8 +40,7 @@ from common import (
     RESULTS,
     ROOT,
     machine,
-    merge_rows,
-    previous_result,
+    merge_into_previous,
     previous_results,
     reusable,
     run_experiment,
@@ -54,7 +53,7 @@ from datamodules.io import save_image
 from datamodules.super_resolution import load_folders
 from framework.export import export_int8_onnx, export_onnx, load_net, onnx_session, quantize_int8
 from framework.resolvers import register_resolvers
-from framework.results import atomic_write_text
+from framework.results import atomic_write_text, read_results
 from metrics.super_resolution import psnr_y, sr_metrics
 from models.espcn import BicubicUpsampler, espcn, espcn_paper
 from operators.degradation import make_lr, mod_crop
@@ -493,7 +492,7 @@ def markdown(rows: list[dict[str, Any]], goals: list[dict[str, Any]], mode: str,
 
 def finished_checkpoint(run_dir: Path) -> str | None:
     """The tested checkpoint of a finished earlier run (so ``--only`` can fine-tune from a run it skips)."""
-    return previous_result(run_dir).get("tested_checkpoint") if reusable(run_dir, reuse=True) else None
+    return read_results(run_dir).get("tested_checkpoint") if reusable(run_dir, reuse=True) else None
 
 
 # -- main ------------------------------------------------------------------------------------------------
@@ -599,9 +598,10 @@ def main() -> None:
             rows += speed_rows(
                 speed_nets, trained, threads, args.rounds or (10 if args.full else 2), Path(workdir)
             )
-    elif only and previous:  # a partial run: its rows replace theirs, every other row is kept
-        rows = merge_rows(previous["rows"], rows)
-        command += f" --only {args.only} (merged into the rows of {previous['date']})"
+    elif only:  # a partial run: its rows replace theirs, every other row (speed too) is kept
+        rows, command = merge_into_previous(
+            f"super_resolution{suffix}", rows, f"{command} --only {args.only}"
+        )
     elif previous:  # a quality-only refresh keeps the speed
         rows += [row for row in previous["rows"] if row.get("protocol") == "speed"]
         command += f" --no-speed (speed rows of {previous['date']})"

@@ -43,6 +43,14 @@ def print_metrics(metrics: Mapping[str, float], title: str) -> None:
     Console().print(table)
 
 
+def read_results(output_dir: str | Path) -> dict[str, Any]:
+    """The ``metrics.json`` of an earlier run in ``output_dir`` ({} if none, or unreadable)."""
+    try:
+        return json.loads((Path(output_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def write_results(output_dir: str | Path, metrics: Mapping[str, float], extra: Mapping[str, Any]) -> None:
     """``metrics.json`` (metrics plus ``extra``: checkpoints, task, stage …) and ``metrics.md``."""
     output_dir = Path(output_dir)

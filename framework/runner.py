@@ -6,7 +6,6 @@ parts, the ``data`` group names the DataModule.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -25,7 +24,7 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from framework.checkpoint_io import check_checkpoint_file, load_net_weights
 from framework.errors import UserError
-from framework.results import atomic_write_text, print_metrics, write_results
+from framework.results import atomic_write_text, print_metrics, read_results, write_results
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +107,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
 
 def earlier_fit_seconds(output_dir: Path) -> float:
     """The fit time an interrupted run in ``output_dir`` already spent (a resumed fit reports the total)."""
-    try:
-        previous = json.loads((output_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return 0.0
+    previous = read_results(output_dir)
     return float(previous.get("fit_seconds") or 0.0) if previous.get("interrupted") else 0.0
 
 
