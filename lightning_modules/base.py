@@ -66,6 +66,15 @@ class ImagingModule(LightningModule):
                 self.test_metrics[name] = MeanMetricDict(self.metric_names)
 
     # -- what a task overrides -------------------------------------------------------------------------
+    def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
+        """A random batch shaped as this task's DataModule makes them: what the shared tests, the ONNX
+        export and the speed benchmarks feed the module when no data is at hand."""
+        raise NotImplementedError(f"{type(self).__name__} must define example_batch(batch_size)")
+
+    def example_input(self, batch_size: int = 2) -> torch.Tensor:
+        """The net's input for :meth:`example_batch` (what ``self.net`` sees)."""
+        return self.inputs_and_target(self.example_batch(batch_size))[0]
+
     def inputs_and_target(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
         return batch["input"], batch.get("target")
 

@@ -30,7 +30,8 @@ def log_magnitude(y: torch.Tensor) -> torch.Tensor:
 
 
 class PhaseRetrievalModule(ImagingModule):
-    """``net(y) → x̂``; ``forward_model`` makes y from the batch's clean images (with noise, if configured)."""
+    """``net(y) → x̂``; ``forward_model`` makes y from the batch's clean images (with noise, if configured);
+    ``image_size`` is the side of those images."""
 
     metric_names = ("ssim_dr2", "ssim", "mse", "mae", "psnr")
 
@@ -43,9 +44,14 @@ class PhaseRetrievalModule(ImagingModule):
         scheduler: SchedulerFactory | None = None,
         task_name: str = "phase_retrieval",
         nan_policy: str = "stop",
+        image_size: int = 32,
     ) -> None:
         super().__init__(net, loss, optimizer, scheduler, task_name, nan_policy)
         self.forward_model = forward_model
+        self.image_size = image_size
+
+    def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
+        return {"target": torch.rand(batch_size, 1, self.image_size, self.image_size)}
 
     def inputs_and_target(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         target = batch["target"]

@@ -51,6 +51,7 @@ class PRDADAutoEncoderModule(PhaseRetrievalModule):
         sparsity_weight: float = 1e-4,
         code_weight: float = 1.0,
         mapping_image_weight: float = 0.0,
+        image_size: int = 32,
     ) -> None:
         if not isinstance(net, PRDADAutoEncoder):
             raise UserError(
@@ -58,7 +59,7 @@ class PRDADAutoEncoderModule(PhaseRetrievalModule):
             )
         if ae_epochs < 0 or mapping_epochs < 0:
             raise UserError(f"need ae_epochs, mapping_epochs >= 0, got {ae_epochs}, {mapping_epochs}")
-        super().__init__(net, forward_model, loss, optimizer, scheduler, task_name, nan_policy)
+        super().__init__(net, forward_model, loss, optimizer, scheduler, task_name, nan_policy, image_size)
         self.net: PRDADAutoEncoder = net
         self._stage: str | None = None
 

@@ -63,6 +63,9 @@ class SuperResolutionModule(ImagingModule):
         self.bicubic = BicubicUpsampler(scale)
         self.predict_tile, self.predict_overlap = predict_tile, predict_overlap
 
+    def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
+        return {"target": torch.rand(batch_size, 3, 12 * self.scale, 12 * self.scale)}
+
     def _jpeg_quality(self) -> int | None:
         if self.training and self.hparams.jpeg_quality is not None:
             low, high = self.hparams.jpeg_quality

@@ -53,7 +53,7 @@ def test_round_trip_float32(levels: int) -> None:
     x = _images(b=4, n=32, seed=7)
     rec = haar_packet_inverse(haar_packet_forward(x, levels), levels)
     assert rec.dtype == torch.float32
-    assert (rec - x).abs().max().item() < 1e-6
+    assert (rec - x).abs().max().item() < 1e-6 * levels  # one float32 rounding per level and axis
 
 
 def test_orthonormal() -> None:
