@@ -172,8 +172,8 @@ class ImageDataModule(LightningDataModule):
     ``augmentation`` maps the training batch dict to an augmented one, on the device, during training only
     (batch-level, e.g. :class:`~operators.batch_augmentation.BatchAugmentation`, which names the entries
     it moves together: an image and its mask, a photo pair, PR's clean targets), so it costs no worker time;
-    ``torch.nn.Identity`` (``augmentation=none``) leaves the batch as it is. ``predict_input`` is a file or folder of the
-    user's images for ``stage=predict``; :meth:`predict_dataset` says how a task reads them.
+    ``torch.nn.Identity`` (``augmentation=none``) leaves the batch as it is. ``predict_input`` is a file or
+    folder of the user's images for ``stage=predict``; :meth:`predict_dataset` says how a task reads them.
     """
 
     def __init__(
