@@ -46,6 +46,8 @@ class DataError(UserError):
 
 # EXIF orientation -> the transposition that shows the stored pixels upright (the EXIF 2.3 / TIFF 6.0 table,
 # the one ``PIL.ImageOps.exif_transpose`` uses); 5-8 swap width and height, 1 and unknown values do nothing.
+# Not exif_transpose itself: it reads the tag again after decoding (for a PNG, also from an eXIf chunk after
+# the pixels, which the header read misses), so read_info's size and the loaded image could disagree.
 _UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -55,6 +57,8 @@ _UPRIGHT = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+_UNREADABLE_EXIF: set[str] = set()  # files already reported
 
 
 @dataclass(frozen=True)
@@ -143,22 +147,22 @@ def exif_orientation(image: Image.Image) -> int:
         value = Image.Image.getexif(image).get(ExifTags.Base.Orientation, 1)
     except (OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error) as error:
         name = getattr(image, "filename", "")
-        log.warning("image '%s': EXIF unreadable (%s), its orientation is ignored", name, error)
+        if name not in _UNREADABLE_EXIF:  # once per file, not once per epoch
+            _UNREADABLE_EXIF.add(name)
+            log.warning("image '%s': EXIF unreadable (%s), its orientation is ignored", name, error)
         return 1
     return value if isinstance(value, int) and value in _UPRIGHT else 1
 
 
 def _orients_itself(image: Image.Image) -> bool:
-    """Pillow applies a TIFF's orientation tag itself when it decodes the pixels (since Pillow 6.2)."""
+    """Pillow applies a TIFF's orientation tag itself when it decodes the pixels (python-pillow PR #4063)."""
     return isinstance(image, TiffImagePlugin.TiffImageFile)
 
 
 def _info(path: Path, image: Image.Image) -> ImageInfo:
     orientation = exif_orientation(image)
     width, height = image.size
-    if _orients_itself(
-        image
-    ):  # the stored size: Pillow < 11 reports it before decoding, >= 11 the upright one
+    if _orients_itself(image):  # the stored size: Pillow < 11 reports it until decoded, >= 11 the upright one
         width, height = image.tag_v2.get(256, width), image.tag_v2.get(257, height)
     if orientation >= 5:
         width, height = height, width
@@ -205,8 +209,8 @@ def _decode(path: Path, max_pixels: int | None, channels: int) -> Image.Image:
         info = _info(path, image)
         check_image_size(info, channels, max_pixels)
         if _orients_itself(image) and info.orientation >= 5:
-            # Pillow 11-13 memory-maps an uncompressed one-band TIFF with its upright (swapped) size, which
-            # scrambles the pixels; decoded from memory (no mmap), it comes out right
+            # Pillow (seen with 13.0) memory-maps an uncompressed one-band TIFF (L, P, I;16) with its upright,
+            # swapped size, which scrambles the pixels; decoded from memory (no mmap), it comes out right
             image.close()
             image = Image.open(io.BytesIO(path.read_bytes()))
         image.load()
