@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_VGG_WEIGHTS",
     "VGG19_ALL_LAYERS",
     "VGG19_LAYERS",
+    "VGG19_PLAN",
     "LoadedVGGWeights",
     "PixelContentLoss",
     "VGGFeatures",
@@ -51,14 +52,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VGG_WEIGHTS = "../shared/weights/vgg_normalised_conv3_1.pth"
 
 # VGG19 convolutions (name, in, out) and pools, in order (Simonyan & Zisserman 2015, configuration E).
-_VGG19_PLAN: tuple[tuple[str, int, int] | str, ...] = (
+VGG19_PLAN: tuple[tuple[str, int, int] | str, ...] = (
     ("conv1_1", 3, 64), ("conv1_2", 64, 64), "pool",
     ("conv2_1", 64, 128), ("conv2_2", 128, 128), "pool",
     ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), ("conv3_4", 256, 256), "pool",
     ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), ("conv4_4", 512, 512), "pool",
     ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), ("conv5_4", 512, 512),
 )  # fmt: skip
-_CONVS = [step for step in _VGG19_PLAN if isinstance(step, tuple)]
+_CONVS = [step for step in VGG19_PLAN if isinstance(step, tuple)]
 VGG19_LAYERS: tuple[str, ...] = tuple("relu" + name[4:] for name, _, _ in _CONVS)
 # Every named output in network order: conv1_1 (before its ReLU), relu1_1, conv1_2, relu1_2, …
 VGG19_ALL_LAYERS: tuple[str, ...] = tuple(
@@ -283,7 +284,7 @@ class VGGFeatures(nn.Module):
         self.convs = nn.ModuleDict()
         deepest = max(layers, key=VGG19_ALL_LAYERS.index)
         last_conv = "conv" + deepest[4:] if deepest.startswith("relu") else deepest
-        for step in _VGG19_PLAN:
+        for step in VGG19_PLAN:
             if step == "pool":
                 self._plan.append("pool")
                 continue

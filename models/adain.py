@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from losses.perceptual import _VGG19_PLAN, DEFAULT_VGG_WEIGHTS, VGGFeatures, load_vgg_weights
+from losses.perceptual import DEFAULT_VGG_WEIGHTS, VGG19_PLAN, VGGFeatures, load_vgg_weights
 
 __all__ = [
     "AdaINDecoder",
@@ -116,7 +116,7 @@ class AdaINDecoder(nn.Module):
         last_conv = "conv" + layer[4:]
         # Encoder convs per resolution level, finest first: [[conv1_1, conv1_2], [conv2_1, conv2_2], …].
         levels: list[list[tuple[str, int, int]]] = [[]]
-        for step in _VGG19_PLAN:
+        for step in VGG19_PLAN:
             if step == "pool":
                 levels.append([])
                 continue
