@@ -76,9 +76,12 @@ def gatys(
         loss: the objective (its weights and layers).
         steps: optimiser steps at each scale, one int for all or one per scale. A step is one loss and
             gradient evaluation for both optimisers (L-BFGS: one iteration, no line search).
-        optimizer: ``"lbfgs"`` (``torch.optim.LBFGS``, history kept over the steps of one scale;
-            unconstrained, as a clamp would corrupt its curvature pairs) or ``"adam"`` (the image is clamped
-            to [0, 1] after each step).
+        optimizer: ``"lbfgs"`` (``torch.optim.LBFGS``, history kept over the steps of one scale) or
+            ``"adam"``. Both are projected onto [0, 1] after each step. For L-BFGS that is a heuristic (its
+            curvature pairs use the unclamped step), but optimising unconstrained and clamping only the result
+            leaves pixels outside [0, 1] whose clamp undoes much of the style: measured at 256 px, 100 steps
+            (Tübingen / Starry Night, offline VGG), final style loss 0.051 with the per-step clamp, 0.105
+            without.
         init: ŷ⁽⁰⁾ = the content image (``"content"``, the lecture) or uniform noise (``"noise"``, Gatys).
         scales: increasing fractions of the content size ending at 1.0, e.g. ``(0.25, 0.5, 1.0)``: optimise at
             each, upsampling (bilinear) the result to the next.
@@ -87,7 +90,7 @@ def gatys(
         callback: called as ``callback(step, image)`` after each step (step counts over all scales).
 
     Returns:
-        :class:`Stylised`: the image clamped to [0, 1] (detached), and per step ``{"scale", "total",
+        :class:`Stylised`: the image in [0, 1] (detached), and per step ``{"scale", "total",
         "content", "style", ("tv")}`` of the loss at the start of that step.
     """
     _check_images(content, style)
@@ -127,7 +130,7 @@ def gatys(
             start, (content_targets, style_targets), loss, optimizer, lr, n_steps, scale, history, callback
         )
     assert image is not None
-    return Stylised(image.detach().clamp(0.0, 1.0), history)
+    return Stylised(image, history)
 
 
 def _optimise(
@@ -159,9 +162,8 @@ def _optimise(
 
     for _ in range(n_steps):
         opt.step(closure)
-        if optimizer == "adam":
-            with torch.no_grad():
-                image.clamp_(0.0, 1.0)
+        with torch.no_grad():
+            image.clamp_(0.0, 1.0)
         history.append({"scale": scale, **record})
         if callback is not None:
             callback(len(history), image.detach())

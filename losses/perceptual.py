@@ -346,9 +346,11 @@ class VGGFeatures(nn.Module):
                 h = F.max_pool2d(h, 2, 2, ceil_mode=self.flavour == "normalised")
                 continue
             h = self.convs[step](h)
-            if step in wanted:
+            if step in wanted:  # the conv output is returned: keep it, ReLU into a new tensor
                 found[step] = h
-            h = F.relu(h)
+                h = F.relu(h)
+            else:  # in place: a conv's backward does not need its output
+                h = F.relu(h, inplace=True)
             relu = "relu" + step[4:]
             if relu in wanted:
                 found[relu] = h

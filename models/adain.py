@@ -101,13 +101,17 @@ class AdaINDecoder(nn.Module):
     Args:
         layer: the encoder's last layer, ``"relu3_1"`` or ``"relu4_1"`` (Huang & Belongie's decoder).
         width: multiplier of the hidden widths (1.0: the mirror's 256/128/64; smaller is a CPU-speed lever).
+        padding: ``"reflect"`` (the paper) or ``"zeros"`` (a CPU-speed lever in bf16 channels-last, where
+            torch's reflection pad is a separate, slow copy).
 
     ``forward(t, sizes)`` upsamples (nearest) to each of ``sizes``, the encoder's spatial sizes from the
     finest level up to the one before ``layer`` (so odd sizes come back exactly).
     """
 
-    def __init__(self, layer: str = "relu3_1", width: float = 1.0) -> None:
+    def __init__(self, layer: str = "relu3_1", width: float = 1.0, padding: str = "reflect") -> None:
         super().__init__()
+        if padding not in ("reflect", "zeros"):
+            raise ValueError(f"padding must be 'reflect' or 'zeros', got {padding!r}")
         if layer not in _ENCODER_LAYERS:
             raise ValueError(f"layer must be one of {tuple(_ENCODER_LAYERS)}, got {layer!r}")
         if width <= 0:
@@ -129,7 +133,7 @@ class AdaINDecoder(nn.Module):
             _, c_in, c_out = step  # reversed: c_out → c_in, hidden widths scaled, input and RGB kept
             width_in = c_out if step is first_conv else max(1, round(c_out * width))
             width_out = c_in if step is final_conv else max(1, round(c_in * width))
-            layers = [nn.ReflectionPad2d(1), nn.Conv2d(width_in, width_out, 3)]
+            layers: list[nn.Module] = [nn.Conv2d(width_in, width_out, 3, padding=1, padding_mode=padding)]
             if step is not final_conv:
                 layers.append(nn.ReLU(inplace=True))
             return nn.Sequential(*layers)
@@ -155,7 +159,8 @@ class AdaINStyleTransfer(nn.Module):
         layer: the AdaIN layer, ``"relu3_1"`` or ``"relu4_1"`` (the paper); ``None``: relu4_1 when the weights
             are the pretrained full VGG19, else relu3_1.
         vgg_weights, allow_download: the encoder's weights (see :class:`~losses.perceptual.VGGFeatures`).
-        decoder_width: hidden-width multiplier of the decoder (see :class:`AdaINDecoder`).
+        decoder_width, decoder_padding: the decoder's hidden-width multiplier and padding (see
+            :class:`AdaINDecoder`).
         eps: variance epsilon of AdaIN and the style statistics.
 
     ``forward(content, style, alpha)`` → the stylised image (B, 3, H, W) clamped to [0, 1], at the content's
@@ -169,6 +174,7 @@ class AdaINStyleTransfer(nn.Module):
         vgg_weights: str | Path | None = DEFAULT_VGG_WEIGHTS,
         allow_download: bool = False,
         decoder_width: float = 1.0,
+        decoder_padding: str = "reflect",
         eps: float = 1e-5,
     ) -> None:
         super().__init__()
@@ -180,7 +186,7 @@ class AdaINStyleTransfer(nn.Module):
         self.layer = layer
         self.eps = eps
         self.encoder = VGGFeatures(_ENCODER_LAYERS[layer], loaded)
-        self.decoder = AdaINDecoder(layer, decoder_width)
+        self.decoder = AdaINDecoder(layer, decoder_width, decoder_padding)
 
     def encode(self, image: Tensor) -> list[Tensor]:
         """The encoder's features relu1_1, relu2_1, relu3_1 (, relu4_1), finest first."""
