@@ -65,7 +65,6 @@ VGG19_LAYERS: tuple[str, ...] = tuple("relu" + name[4:] for name, _, _ in _CONVS
 VGG19_ALL_LAYERS: tuple[str, ...] = tuple(
     layer for name, _, _ in _CONVS for layer in (name, "relu" + name[4:])
 )
-_NORMALISED_LAYERS = VGG19_LAYERS[: VGG19_LAYERS.index("relu3_1") + 1]
 # Index of each conv in the state dicts: the normalised nn.Sequential and torchvision's ``features``.
 _NORMALISED_INDEX = dict(
     zip(("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"), (2, 5, 9, 12, 16), strict=True)

@@ -23,7 +23,7 @@ import torch
 from kornia.losses import total_variation
 from torch import Tensor, nn
 
-from losses.perceptual import DEFAULT_VGG_WEIGHTS, VGGFeatures, load_vgg_weights
+from losses.perceptual import DEFAULT_VGG_WEIGHTS, VGG19_ALL_LAYERS, VGG19_PLAN, VGGFeatures, load_vgg_weights
 
 __all__ = [
     "GATYS_CONTENT_LAYERS",
@@ -134,6 +134,7 @@ def total_variation_loss(image: Tensor) -> Tensor:
 
 
 Targets = Mapping[str, Tensor]
+_CHANNELS = {name[4:]: c_out for name, _, c_out in (s for s in VGG19_PLAN if s != "pool")}  # "1_1" → 64
 
 
 class StyleTransferLoss(nn.Module):
@@ -173,6 +174,9 @@ class StyleTransferLoss(nn.Module):
                 raise ValueError(f"{name} must be >= 0, got {value}")
         if content_weight == 0 and style_weight == 0:
             raise ValueError("content_weight and style_weight are both 0: make one of them positive")
+        unknown = [n for n in (*(style_layers or ()), *(content_layers or ())) if n not in VGG19_ALL_LAYERS]
+        if unknown:
+            raise ValueError(f"unknown VGG19 layers {unknown}: choose among {VGG19_ALL_LAYERS}")
         self.content_weight = float(content_weight)
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
@@ -187,7 +191,7 @@ class StyleTransferLoss(nn.Module):
         )
         self.vgg = VGGFeatures(tuple(dict.fromkeys(needed)), loaded)
 
-        channels = {name: _channels(name) for name in self.style_layers}
+        channels = {name: _CHANNELS[name[4:]] for name in self.style_layers}
         if style_layer_weights is None:
             self.style_layer_weights = default_layer_weights(channels)
         else:
@@ -266,9 +270,3 @@ class StyleTransferLoss(nn.Module):
             f"tv_weight={self.tv_weight}, style_layers={self.style_layers}, "
             f"content_layers={self.content_layers}"
         )
-
-
-def _channels(layer: str) -> int:
-    """C_j of a VGG19 layer (conv* or relu*)."""
-    block = int(layer[4])
-    return (64, 128, 256, 512, 512)[block - 1]
