@@ -93,7 +93,9 @@ class StyleTransferModule(ImagingModule):
         return batch["content"], batch["content"]  # the content is the content loss's reference
 
     def forward(self, content: torch.Tensor) -> torch.Tensor:
-        inputs = content.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else content
+        inputs = (
+            content.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else content
+        )
         pred = self.net(inputs, self.style_image) if self.takes_style else self.net(inputs)
         self._last_prediction = (content, pred)  # the image callback shows it without running Gatys again
         return pred
@@ -102,7 +104,9 @@ class StyleTransferModule(ImagingModule):
         content = batch["content"]
         if hasattr(self.net, "training_losses"):  # AdaIN §6: L_c + λ L_s in the encoder's feature space
             if "style" not in batch:
-                raise UserError("AdaIN trains on content × style pairs: give data.train_styles (data=style_adain)")
+                raise UserError(
+                    "AdaIN trains on content × style pairs: give data.train_styles (data=style_adain)"
+                )
             terms = self.net.training_losses(content, batch["style"])
             loss, parts = terms["total"], {"content": terms["content"], "style": terms["style"]}
         else:  # Johnson et al.: α L_content + β L_style + γ L_tv against the run's (fixed) style
@@ -130,12 +134,16 @@ class StyleTransferModule(ImagingModule):
         style = self.style_image.expand(len(inputs), -1, -1, -1)
         return {"content": inputs, "style": style, "stylised": pred}
 
-    def prediction_images(self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None) -> dict:
+    def prediction_images(
+        self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None
+    ) -> dict:
         """The stylised image at the input's size, and the grid content | style | result."""
         height = inputs.shape[-2]
         style = self.style_image
         width = max(1, round(style.shape[-1] * height / style.shape[-2]))
-        style = F.interpolate(style, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+        style = F.interpolate(
+            style, size=(height, width), mode="bilinear", antialias=True, align_corners=False
+        )
         grid = torch.cat([inputs, style.expand(len(inputs), -1, -1, -1), pred.float()], dim=-1)
         return {"": pred, "_grid": grid.clamp(0, 1)}
 
@@ -148,6 +156,6 @@ class StyleTransferModule(ImagingModule):
         saved = checkpoint.get("style_transfer") or {}
         if saved.get("per_style") and saved["style"] != self.style_path.name:
             raise UserError(
-                f"this checkpoint's network renders one style, {saved['style']}, not style={self.style_path.name}:"
-                f" pass style={Path(saved['style']).stem} (or use model=adain for any style)"
+                f"this checkpoint's network renders one style, {saved['style']}, not "
+                f"style={self.style_path.name}: pass style={Path(saved['style']).stem} (or use model=adain)"
             )

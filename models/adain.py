@@ -166,9 +166,10 @@ class AdaINStyleTransfer(nn.Module):
         alpha: the default content/style trade-off α of ``forward`` (1: full style).
 
     ``forward(content, style, alpha=None)`` → the stylised image (B, 3, H, W) clamped to [0, 1], at the
-    content's size; ``style`` is an image (1 or B, 3, H', W') or its features from :meth:`encode`. Called again
-    with the same style tensor outside training (a fixed style at test / predict time), it reuses the style's
-    features. The encoder is frozen and left out of ``state_dict()`` (only the decoder is trained and saved).
+    content's size; ``style`` is an image (1 or B, 3, H', W') or its features from :meth:`encode`. Called
+    again with the same style tensor outside training (a fixed style at test / predict time), it reuses the
+    style's features. The encoder is frozen and left out of ``state_dict()`` (only the decoder is trained and
+    saved).
     """
 
     def __init__(
@@ -221,9 +222,7 @@ class AdaINStyleTransfer(nn.Module):
             self._style_cache = cached = (style, self.encode(style))
         return cached[1]
 
-    def forward(
-        self, content: Tensor, style: Tensor | list[Tensor], alpha: float | None = None
-    ) -> Tensor:
+    def forward(self, content: Tensor, style: Tensor | list[Tensor], alpha: float | None = None) -> Tensor:
         content_feats = self.encode(content)
         style_feats = self._style_features(style) if isinstance(style, Tensor) else style
         t = self._target(content_feats, style_feats, self.alpha if alpha is None else alpha)
