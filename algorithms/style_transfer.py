@@ -304,6 +304,8 @@ class FastStyleTransfer(nn.Module):
         loss: supplies the VGG, the style layers and their weights (only its style term is used).
         k: descent steps (0: the content image).
         step: η, the mean change of a pixel per step.
+
+    Called again with the same style tensor (a fixed style at test / predict time), it reuses its Grams.
     """
 
     def __init__(self, loss: StyleTransferLoss, k: int = 2, step: float = 0.02) -> None:
@@ -315,11 +317,16 @@ class FastStyleTransfer(nn.Module):
         if loss.style_weight == 0:
             raise ValueError("the fast mode needs a loss with style_weight > 0 (it builds the style layers)")
         self.loss, self.k, self.step = loss, int(k), float(step)
+        self._style_grams: tuple[Tensor, dict[str, Tensor]] | None = None
 
     def forward(self, content: Tensor, style: Tensor) -> Tensor:
         with torch.inference_mode(False), torch.enable_grad():
-            content, style = _autograd_copies(content, style)
-            return fast_style(content, style, self.loss, self.k, self.step)
+            cached = self._style_grams
+            if cached is None or cached[0] is not style:
+                (copy,) = _autograd_copies(style)
+                self._style_grams = cached = (style, self.loss.style_targets(copy))
+            (content,) = _autograd_copies(content)
+            return fast_style(content, cached[1], self.loss, self.k, self.step)
 
     def extra_repr(self) -> str:
         return f"k={self.k}, step={self.step}"
