@@ -49,6 +49,7 @@ def test_style_is_a_file_or_a_painting_name(paintings):
         resolve_style("strpes", str(paintings))
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # no Trainer: logging is a no-op
 @pytest.mark.parametrize("make_net", [transformer_net_light, AdaINStyleTransfer])
 def test_example_batch_trains_a_step(make_net, paintings, single_thread):
     module = _module(make_net(), paintings)
