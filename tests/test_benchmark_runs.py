@@ -80,9 +80,9 @@ def test_a_partial_run_replaces_its_rows_and_keeps_the_others():
 
 
 # -- the harness's quality figures come from the task's own test step -------------------------------------
-def finished_sr_run(run_dir: Path) -> Path:
+def finished_sr_run(run_dir: Path, *overrides: str) -> Path:
     """A finished super-resolution ×2 run as `run.py` leaves it: config, untrained weights, metrics.json."""
-    cfg = compose_config(["task=super_resolution", "data.scale=2", "data.crop_size=48"], run_dir)
+    cfg = compose_config(["task=super_resolution", "data.scale=2", "data.crop_size=48", *overrides], run_dir)
     (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     torch.manual_seed(0)
     module = hydra.utils.instantiate(cfg.module)
@@ -126,6 +126,26 @@ def test_the_test_step_runs_again_with_fewer_images_other_inputs_or_another_net(
     assert bicubic.of("Set5")["psnr_y"] > first.of("Set5")["psnr_y"] + 3  # an untrained net loses to bicubic
     jpeg = run_test(tmp_path, {"module.jpeg_quality_eval": 30}, BicubicUpsampler(2), limit_test_batches=1)
     assert jpeg.of("Set5")["psnr_y"] < bicubic.of("Set5")["psnr_y"] - 0.5  # JPEG-q30 inputs lose detail
+
+
+class AutocastRecorder(torch.nn.Module):
+    """Bicubic ×2 that records whether it ran under CPU autocast."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net, self.autocast = BicubicUpsampler(2), []
+
+    def forward(self, x):
+        self.autocast.append(torch.is_autocast_enabled("cpu"))
+        return self.net(x)
+
+
+def test_the_test_step_runs_at_the_run_s_own_precision_unless_told(tmp_path, single_thread):
+    finished_sr_run(tmp_path, "trainer.precision=bf16-mixed")
+    own, fp32 = AutocastRecorder(), AutocastRecorder()
+    run_test(tmp_path, net=own, limit_test_batches=1)
+    run_metrics(tmp_path, net=fp32, limit_test_batches=1, precision="32-true")
+    assert own.autocast == [True, True] and fp32.autocast == [False, False]  # one image of each test set
 
 
 # -- speed ---------------------------------------------------------------------------------------------

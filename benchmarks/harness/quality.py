@@ -105,12 +105,15 @@ def run_test(
     overrides: Mapping[str, Any] | None = None,
     net: nn.Module | None = None,
     limit_test_batches: int | float | None = None,
+    precision: str | None = None,
 ) -> RunMetrics:
     """``stage=test`` of a finished run in this process: its DataModule and LightningModule from its config
     (with ``overrides``, see :func:`run_config`), seeded as `run.py` seeds them, the net's weights from its
     tested checkpoint, or ``net`` in the net's place (e.g. :class:`harness.speed.Bf16Autocast` of the
-    trained net, or an :class:`framework.export.OnnxNet`); the task's own test step, on the CPU in float32,
-    over the first ``limit_test_batches`` batches of each test set (None: all)."""
+    trained net, or an :class:`framework.export.OnnxNet`); the task's own test step on the CPU, over the
+    first ``limit_test_batches`` batches of each test set (None: all), at the run's own
+    ``trainer.precision`` (so it scores what the run's test scored), or at ``precision`` (e.g. "32-true":
+    the reference a reduced-precision variant is compared with)."""
     cfg = run_config(run_dir, overrides)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data, predict_input=None)
@@ -126,7 +129,7 @@ def run_test(
         trainer = pl.Trainer(
             accelerator="cpu",
             devices=1,
-            precision="32-true",
+            precision=precision or cfg.trainer.get("precision") or "32-true",
             logger=False,
             callbacks=[counter],
             enable_checkpointing=False,
@@ -146,9 +149,10 @@ def run_metrics(
     overrides: Mapping[str, Any] | None = None,
     net: nn.Module | None = None,
     limit_test_batches: int | float | None = None,
+    precision: str | None = None,
 ) -> RunMetrics:
     """A finished run's test metrics: its own ``metrics.json`` (:func:`read_test_metrics`) when nothing is
     asked that its test did not do, else its test step again with what is asked (:func:`run_test`)."""
-    if overrides or net is not None or limit_test_batches is not None:
-        return run_test(run_dir, overrides, net, limit_test_batches)
+    if overrides or net is not None or limit_test_batches is not None or precision is not None:
+        return run_test(run_dir, overrides, net, limit_test_batches, precision)
     return read_test_metrics(run_dir)
