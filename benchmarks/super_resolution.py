@@ -10,9 +10,10 @@ outputs/bench/super_resolution/<run>/ (quick: outputs/bench/super_resolution/qui
 `python run.py model=bicubic stage=test data.scale=<r>`; the figures are the task's test metrics of each run
 (its `metrics.json`: whole Set5 / Set14 images, mod-cropped to the scale, LR = bicubic ↓ (antialiased,
 Keys a = −0.5) → 8 bit (→ JPEG when the run says so), metrics on the 8-bit Y channel with `scale` border
-pixels cropped, BasicSR's convention). The clean-trained ESPCN on JPEG inputs is its test step again with
-`module.jpeg_quality_eval=30`. Quick mode tests every run again on the first images of each set (its
-training tested one). Published rows: bicubic and ESPCN (91 images) from Shi et al., CVPR 2016.
+pixels cropped, BasicSR's convention; the net at the run's `trainer.precision`, e.g. EDSR's bf16-mixed).
+The clean-trained ESPCN on JPEG inputs is its test step again with `module.jpeg_quality_eval=30`. Quick
+mode tests every run again on the first images of each set (its training tested one). Published rows:
+bicubic and ESPCN (91 images) from Shi et al., CVPR 2016.
 
 Speed: frames per second for a 1920×1080 OUTPUT at ×4 (LR 480×270, batch 1) on this machine's CPU cores
 (`--threads`), each variant timed in interleaved rounds in this process, as a ratio to bicubic, with the
@@ -344,6 +345,10 @@ def markdown(rows: list[dict[str, Any]], goals: list[dict[str, Any]], mode: str,
         "(BasicSR); LR = antialiased bicubic ↓ (Keys a = −0.5, Matlab's kernel) → 8 bit (→ JPEG q30 where "
         f"said). Paper rows: {PAPER}.",
     ]
+    reduced = sorted({row["method"] for row in quality if row.get("test_precision") not in (None, "32-true")})
+    if reduced:  # each run is scored as its own test step scores it
+        precisions = sorted({row["test_precision"] for row in quality if row["method"] in reduced})
+        lines[-1] += f" Tested at their training's {' / '.join(precisions)}: {', '.join(reduced)}."
     if mode == "quick":
         lines += [
             "",
@@ -488,6 +493,7 @@ def main() -> None:
             "train_minutes": round(result.get("wall_seconds", result.get("fit_seconds") or 0) / 60, 2),
             "epochs": result.get("epochs"),
             "init_from": run.init_from,
+            "test_precision": cfg.trainer.get("precision"),
             "checkpoint": result["tested_checkpoint"],
             "command": "python run.py " + " ".join(overrides),
         }
