@@ -200,6 +200,7 @@ def figure(runs: dict[str, Path], path: Path) -> None:
     x = test_images(OmegaConf.load(available[0][1] / "config_resolved.yaml"), 16)
     rows = {"ground truth": x}
     for label, run_dir in available:
+        torch.manual_seed(0)  # an algorithm's random start: the same whatever ran before the figure
         module, _ = load_run(run_dir)
         inputs, target = module.inputs_and_target({"target": x})
         rows[label] = module.visuals(inputs, module(inputs).clamp(0, 1), target)["reconstruction"]
