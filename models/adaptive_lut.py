@@ -223,10 +223,15 @@ class AdaptiveLUT(nn.Module):
         smooth_from_init: measure smoothness on ``φ_n − φ_n(init)`` (so ``φ_1``, initialised to the identity,
             pays nothing for being the identity; the zero-initialised others are unchanged); ``False`` is the
             paper's ``TV(φ_n)``, which also penalises the identity's slope by ``(D + 1) / (D − 1)³``.
+        head_init: ``"identity"`` (the head's weights 0, so ``w = 1`` and the model starts as the identity) or
+            ``"paper"`` (Xavier-normal head weights: ``w_1`` starts at about 1 ± 0.8 per image, a random
+            brightness change, noisier still under dropout).
 
-    Init (the paper's): ``φ_1`` = identity, the others 0, the head's bias 1, so the first outputs are near
-    ``w_1 · x``. The output is not clamped (clamping would stop the gradient of pixels pushed past 0 or 1):
-    clamp where a photo is written or measured.
+    Init: ``φ_1`` = identity, the others 0, the head's bias 1 (the paper's), so the output is ``w_1 · x`` at
+    first. We default to ``head_init="identity"``: teaching the model to undo a fixed −1 EV shift on 24 T91
+    photos (96 px, batch 8, Adam 1e-3, 300 steps) took the held-out PSNR from 17.9 to 28.3 dB with it and
+    only to 22.1 dB, erratically, with the paper's head. The output is not clamped (clamping would stop the
+    gradient of pixels pushed past 0 or 1): clamp where a photo is written or measured.
     """
 
     def __init__(
@@ -237,15 +242,20 @@ class AdaptiveLUT(nn.Module):
         widths: Sequence[int] = (16, 32, 64, 128, 128),
         dropout: float = 0.5,
         smooth_from_init: bool = True,
+        head_init: str = "identity",
     ) -> None:
         super().__init__()
         if n_luts < 1:
             raise ValueError(f"n_luts must be >= 1, got {n_luts}")
+        if head_init not in ("identity", "paper"):
+            raise ValueError(f"head_init must be 'identity' or 'paper', got {head_init!r}")
         self.n_luts = n_luts
         self.lut_size = lut_size
         self.smooth_from_init = smooth_from_init
         self.backbone = ThumbnailCNN(n_luts, thumb_size, widths, dropout)
         nn.init.constant_(self.backbone.head.bias, 1.0)
+        if head_init == "identity":
+            nn.init.zeros_(self.backbone.head.weight)
         init = torch.zeros(n_luts, 3, lut_size, lut_size, lut_size)
         init[0] = identity_lut(lut_size)
         self.basis = nn.Parameter(init.clone())

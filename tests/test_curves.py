@@ -46,7 +46,7 @@ def test_lut1d_matches_the_exact_curve() -> None:
     assert torch.allclose(apply_lut1d(nodes, curve_lut1d(alphas, 5)), apply_curves(nodes, alphas), atol=1e-12)
 
 
-def test_model_starts_as_identity_and_learns() -> None:
+def test_model_starts_as_identity_and_learns(single_thread: None) -> None:
     x = torch.rand(2, 3, 40, 50, generator=torch.Generator().manual_seed(1))
     small = {"thumb_size": 64, "widths": (4, 4, 4, 4, 4)}
     for model in (CurveNet(**small), CurveNet(color_matrix=True, lut_size=None, **small)):
