@@ -58,19 +58,30 @@ def curve_lut1d(alphas: Tensor, size: int = 4096) -> Tensor:
     return apply_curves(t.view(1, 1, 1, size).expand(alphas.shape[0], 3, 1, size), alphas).squeeze(2)
 
 
-def apply_lut1d(x: Tensor, lut: Tensor) -> Tensor:
+def apply_lut1d(x: Tensor, lut: Tensor, chunks: int | None = None) -> Tensor:
     """Per-channel 1-D LUT with linear interpolation, nodes at ``i / (K − 1)``: (B, C, H, W), (B, C, K) → x's.
 
-    Inputs outside [0, 1] are clamped to it. Differentiable in ``x`` and ``lut``.
+    Inputs outside [0, 1] are clamped to it. Differentiable in ``x`` and ``lut``. ``chunks``: batch entries
+    each channel's pixels are split into, as in :func:`~models.adaptive_lut.apply_lut` (grid_sample's CPU
+    kernel parallelises over the batch only); default ``torch.get_num_threads()`` on the CPU, 1 elsewhere.
     """
     if x.ndim != 4 or lut.ndim != 3 or lut.shape[:2] != x.shape[:2]:
         raise ValueError(f"need x (B, C, H, W) and lut (B, C, K), got {tuple(x.shape)}, {tuple(lut.shape)}")
     b, c, h, w = x.shape
-    gx = x.reshape(b * c, h, w, 1) * 2.0 - 1.0
-    grid = torch.cat([gx, torch.zeros_like(gx)], dim=-1)
-    image = lut.reshape(b * c, 1, 1, lut.shape[-1])
+    n = h * w
+    k = chunks if chunks is not None else (torch.get_num_threads() if x.device.type == "cpu" else 1)
+    k = max(1, min(int(k), n))
+    gx = x.reshape(b * c, n) * 2.0 - 1.0
+    pad = (-n) % k
+    if pad:
+        gx = F.pad(gx, (0, pad))
+    m = (n + pad) // k
+    gx = gx.reshape(b * c * k, 1, m, 1)
+    grid = torch.cat([gx, torch.zeros_like(gx)], dim=-1)  # (x, y) = (value, 0) on a 1-pixel-high image
+    size = lut.shape[-1]
+    image = lut.reshape(b * c, 1, 1, 1, size).expand(b * c, k, 1, 1, size).reshape(b * c * k, 1, 1, size)
     out = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out.reshape(b, c, h, w)
+    return out.reshape(b * c, k * m)[:, :n].reshape(b, c, h, w)
 
 
 class CurveNet(nn.Module):

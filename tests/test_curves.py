@@ -41,6 +41,8 @@ def test_lut1d_matches_the_exact_curve() -> None:
     lut = curve_lut1d(alphas, 4096)
     assert lut.shape == (2, 3, 4096)
     assert (apply_lut1d(x, lut) - exact).abs().max() < 1e-6
+    for chunks in (1, 2, 7):  # 7 does not divide 600 pixels (padding)
+        assert torch.allclose(apply_lut1d(x, lut, chunks=chunks), apply_lut1d(x, lut), atol=1e-12)
     assert (apply_lut1d(x, curve_lut1d(alphas, 256)) - exact).abs().max() < 1e-4
     nodes = torch.linspace(0, 1, 5, dtype=torch.float64).view(1, 1, 1, 5).expand(2, 3, 1, 5)
     assert torch.allclose(apply_lut1d(nodes, curve_lut1d(alphas, 5)), apply_curves(nodes, alphas), atol=1e-12)
