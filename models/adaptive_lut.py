@@ -36,10 +36,14 @@ each of the three input axes, weighted ``λ_s = 1e-4``, ``λ_m = 10``; see :func
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from PIL.ImageFilter import Color3DLUT
 
 __all__ = [
     "AdaptiveLUT",
@@ -292,7 +296,7 @@ class AdaptiveLUT(nn.Module):
         return {"tv": tv, "monotonicity": mono, "weight_l2": weight_l2, "total": total}
 
 
-def lut_to_pil_filter(lut: Tensor):
+def lut_to_pil_filter(lut: Tensor) -> Color3DLUT:
     """A Pillow ``ImageFilter.Color3DLUT`` of one LUT (3, D, D, D), for 8-bit photos: ``image.filter(f)``.
 
     Pillow's table runs red fastest, then green, then blue, i.e. ``lut[c, b, g, r]`` channels-last. Pillow

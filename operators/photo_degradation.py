@@ -137,7 +137,9 @@ def temperature_tint_gains(temperature: Param, tint: Param = 0.0) -> Tensor:
     R/B ratio changes by ``temperature`` stops), ``tint > 0`` turns green, ``< 0`` magenta. A log-ratio proxy
     for a colour-temperature shift, not a Planckian-locus model.
     """
-    t = torch.as_tensor(temperature, dtype=torch.get_default_dtype()).reshape(-1)
+    t = torch.as_tensor(temperature).reshape(-1)
+    if not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
     tn = torch.as_tensor(tint, dtype=t.dtype, device=t.device).reshape(-1)
     t, tn = torch.broadcast_tensors(t, tn)
     log_gains = torch.stack([t / 2, tn, -t / 2], dim=1)
