@@ -16,6 +16,8 @@ from framework.errors import UserError
 from models.mobilenet_v2 import MobileNetV2, mobilenet_v2, tf_same_padding, tflite_state_dict
 from models.tflite import read_tflite
 
+pytestmark = pytest.mark.usefixtures("single_thread")  # small tensors: one thread, no stalls
+
 WEIGHTS_DIR = mnv2.default_weights_path().parent
 FILES = ("tf2_mobilenet_v2_1.0_224_ptq.tflite", "mobilenet_v2_1.0_224_quant.tflite")
 needs_weights = pytest.mark.skipif(

@@ -19,6 +19,8 @@ from losses.segmentation import (
     split_aux,
 )
 
+pytestmark = pytest.mark.usefixtures("single_thread")  # small tensors: one thread, no stalls
+
 
 def _masks(seed: int = 0, shape: tuple[int, ...] = (4, 1, 9, 7)) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)

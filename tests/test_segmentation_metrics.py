@@ -18,6 +18,8 @@ from metrics.segmentation import (
     segmentation_metrics,
 )
 
+pytestmark = pytest.mark.usefixtures("single_thread")  # small tensors: one thread, no stalls
+
 PRED = [[0.9, 0.5, 0.1], [0.2, 0.7, 0.4], [0.0, 0.3, 0.49]]  # p̃ ≥ 0.5 at (0,0), (0,1), (1,1)
 TRUTH = [[1, 0, 0], [0, 1, 1], [0, 0, 0]]  # ∩ = 2 pixels, ∪ = 4 pixels
 
