@@ -74,11 +74,18 @@ def default_weights_path() -> Path:
 
 def tf_same_padding(size: tuple[int, int], kernel: int, stride: int, dilation: int) -> tuple[int, ...]:
     """TensorFlow "SAME" padding as ``F.pad``'s (left, right, top, bottom): output ``ceil(n / stride)``,
-    total padding ``max((out − 1)·stride + (kernel − 1)·dilation + 1 − n, 0)``, the odd pixel at the end."""
+    total padding ``(out − 1)·stride + (kernel − 1)·dilation + 1 − n``, the odd pixel at the end.
+
+    TF clips the total at 0; it is never negative when ``(kernel − 1)·dilation + 1 ≥ stride`` (checked), and
+    leaving the clip out keeps the arithmetic branch-free for ONNX export with dynamic sizes (which needs a
+    minimum size ≥ 3 on the dynamic dims: ``torch.export.Dim("h", min=…)``, else export guards on size 1).
+    """
+    if (kernel - 1) * dilation + 1 < stride:
+        raise ValueError(f"kernel {kernel} with dilation {dilation} is narrower than stride {stride}")
     pads = []
     for n in reversed(size):  # width first, as F.pad wants
-        out = -(-n // stride)
-        total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - n, 0)
+        # ceil(n / stride) with non-negative operands: ONNX's integer Div truncates, Python's // floors
+        total = ((n + stride - 1) // stride - 1) * stride + (kernel - 1) * dilation + 1 - n
         pads += [total // 2, total - total // 2]
     return tuple(pads)
 

@@ -38,6 +38,7 @@ __all__ = [
     "PSPNet",
     "PyramidPooling",
     "ResNetBackbone",
+    "adaptive_avg_pool",
     "pspnet",
     "pspnet_mobilenet_v2",
     "pspnet_resnet18",
@@ -59,12 +60,36 @@ def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int) -> list
     ]
 
 
+def adaptive_avg_pool_matrix(size: int, bins: int, like: Tensor) -> Tensor:
+    """(bins, size) averaging matrix of PyTorch's adaptive average pooling along one axis: row i averages
+    the pixels ``floor(i·size/bins) … ceil((i+1)·size/bins) − 1`` (overlapping when size < bins)."""
+    i = torch.arange(bins, device=like.device)
+    start = (i * size) // bins
+    end = ((i + 1) * size + bins - 1) // bins
+    j = torch.arange(size, device=like.device)
+    weights = ((j >= start[:, None]) & (j < end[:, None])).to(like.dtype)
+    return weights / weights.sum(dim=1, keepdim=True)
+
+
+def adaptive_avg_pool(x: Tensor, bins: int) -> Tensor:
+    """``F.adaptive_avg_pool2d(x, bins)`` as two matrix products (same values).
+
+    Why not the library op: its ONNX export (torch's dynamo exporter) hard-codes the bin indices of the
+    example size, so an exported PSPNet with dynamic height / width reads out of range at other sizes, and
+    the TorchScript exporter rejects bins that do not divide the map. The matrices are built from the
+    input's size, so they follow any size.
+    """
+    rows = adaptive_avg_pool_matrix(x.shape[-2], bins, x)
+    cols = adaptive_avg_pool_matrix(x.shape[-1], bins, x)
+    return rows @ x @ cols.transpose(0, 1)
+
+
 class PyramidPooling(nn.Module):
     """Pyramid pooling module: ``[F, up(branch_b(pool_b(F))) for b in bins]`` concatenated on channels.
 
-    Each branch is adaptive average pooling to b×b → 1×1 conv to ``branch_channels`` → BN → ReLU, then
-    bilinear upsampling to F's size. Adaptive pooling also handles maps smaller than a bin (overlapping bins).
-    Output channels: ``in_channels + len(bins) · branch_channels``.
+    Each branch is adaptive average pooling to b×b (:func:`adaptive_avg_pool`) → 1×1 conv to
+    ``branch_channels`` → BN → ReLU, then bilinear upsampling to F's size. Adaptive pooling also handles maps
+    smaller than a bin (overlapping bins). Output channels: ``in_channels + len(bins) · branch_channels``.
     """
 
     def __init__(
@@ -76,16 +101,15 @@ class PyramidPooling(nn.Module):
         branch_channels = branch_channels or max(in_channels // len(bins), 1)
         self.bins = tuple(int(b) for b in bins)
         self.branches = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(b), *_conv_bn_relu(in_channels, branch_channels, 1))
-            for b in self.bins
+            nn.Sequential(*_conv_bn_relu(in_channels, branch_channels, 1)) for _ in self.bins
         )
         self.out_channels = in_channels + len(self.bins) * branch_channels
 
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]
         pooled = [
-            F.interpolate(branch(x), size=size, mode="bilinear", align_corners=False)
-            for branch in self.branches
+            F.interpolate(branch(adaptive_avg_pool(x, b)), size=size, mode="bilinear", align_corners=False)
+            for b, branch in zip(self.bins, self.branches, strict=True)
         ]
         return torch.cat([x, *pooled], dim=1)
 

@@ -68,8 +68,10 @@ class UNet(nn.Module):
             raise ValueError(f"UNet expects (B, {self.in_channels}, H, W), got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
         multiple = 2**self.depth
-        pad_h, pad_w = (-h) % multiple, (-w) % multiple
-        x = F.pad(x * 2.0 - 1.0, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x * 2.0 - 1.0
+        # always padded (often by 0) and no negative operands: no branch on the size and nothing that ONNX's
+        # integer arithmetic rounds differently, so an export with dynamic sizes stays exact
+        pad_h, pad_w = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
+        x = F.pad(x * 2.0 - 1.0, (0, pad_w, 0, pad_h), mode="replicate")
         skips = []
         for index, encoder in enumerate(self.encoders):
             x = encoder(x if index == 0 else F.max_pool2d(x, 2))

@@ -88,7 +88,7 @@ def test_top1_matches_tflite_interpreter(filename: str) -> None:
         ((224, 224), 3, 2, 1, (0, 1, 0, 1)),  # even: the extra pixel at the bottom / right
         ((225, 224), 3, 2, 1, (0, 1, 1, 1)),  # odd height: symmetric rows
         ((7, 7), 3, 1, 2, (2, 2, 2, 2)),  # stride 1, rate 2
-        ((8, 8), 1, 2, 1, (0, 0, 0, 0)),
+        ((9, 8), 2, 2, 1, (0, 0, 0, 1)),  # even kernel: the pad goes to the end
     ],
 )
 def test_tf_same_padding(size, kernel, stride, dilation, expected) -> None:

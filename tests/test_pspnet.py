@@ -12,10 +12,26 @@ import torchvision
 
 import models.pspnet as psp
 from framework.errors import UserError
-from models.pspnet import PSPNet, PyramidPooling, ResNetBackbone, pspnet, pspnet_mobilenet_v2
+from models.pspnet import (
+    PSPNet,
+    PyramidPooling,
+    ResNetBackbone,
+    adaptive_avg_pool,
+    pspnet,
+    pspnet_mobilenet_v2,
+)
 from models.unet import UNet, unet_small
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # small tensors: one thread, no stalls
+
+
+@pytest.mark.parametrize("size", [(5, 4), (1, 1), (32, 32), (33, 25), (7, 13)])
+def test_adaptive_avg_pool_equals_torch(size: tuple[int, int]) -> None:
+    x = torch.randn(2, 3, *size)
+    for bins in (1, 2, 3, 6):
+        assert torch.allclose(
+            adaptive_avg_pool(x, bins), torch.nn.functional.adaptive_avg_pool2d(x, bins), atol=1e-6
+        )
 
 
 def test_pyramid_pooling_shapes_and_branches() -> None:
@@ -147,3 +163,43 @@ def test_unet_padding_does_not_leak_into_the_crop() -> None:
         direct = net(x)
         padded = net(torch.nn.functional.pad(x, (0, 2, 0, 2), mode="replicate"))[..., :30, :30]
     assert torch.allclose(direct, padded, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pspnet", "unet"])
+def test_onnx_export_with_dynamic_sizes(tmp_path, name: str) -> None:
+    """ONNX (torch's dynamo exporter) with dynamic batch / height / width equals torch at odd sizes: TF "SAME"
+    padding, the pyramid's pooling matrices and the U-Net's padding follow the size. The dynamic dims need a
+    minimum (here 32), else torch.export guards on size-1 maps."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    net = (
+        pspnet_mobilenet_v2(16, weights=None, head_channels=16, aux_channels=8)
+        if name == "pspnet"
+        else UNet(base_channels=4)
+    ).eval()
+    dims = {
+        0: torch.export.Dim("batch", min=1),
+        2: torch.export.Dim("h", min=32),
+        3: torch.export.Dim("w", min=32),
+    }
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (torch.rand(1, 3, 64, 64),),
+            str(path),
+            input_names=["x"],
+            dynamic_shapes={"x": dims},
+            dynamo=True,
+            external_data=False,
+        )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for size in ((97, 75), (64, 48)):
+        x = torch.rand(2, 3, *size)
+        with torch.no_grad():
+            expected = net(x).numpy()
+        got = session.run(None, {"x": x.numpy()})[0]
+        assert got.shape == expected.shape and abs(got - expected).max() < 1e-4
