@@ -139,17 +139,20 @@ def segmentation_metrics(
 class DatasetIoU(BinaryJaccardIndex):
     """Data-set IoU ``Σ|A ∩ B| / Σ|A ∪ B|`` over every image seen, a torchmetrics metric (DDP-synced).
 
-    ``update(probs, target)`` binarises p̃ ≥ ``threshold`` itself (the lecture's J; torchmetrics' own
-    threshold is strict, and it would silently apply a sigmoid to values outside [0, 1], which this class
-    rejects instead). An empty data set or all-empty masks and predictions give 1, as per image.
+    ``update(pred, target)`` takes probabilities p̃ (or logits with ``from_logits=True``, as a task module's
+    ``dataset_metrics`` gets the raw network output) and binarises p̃ ≥ ``threshold`` itself (the lecture's
+    J; torchmetrics' own threshold is strict, and it would silently apply a sigmoid only to batches whose
+    values leave [0, 1], which this class rejects instead). An empty data set or all-empty masks and
+    predictions give 1, as per image.
     """
 
-    def __init__(self, threshold: float = 0.5, **kwargs: Any) -> None:
+    def __init__(self, threshold: float = 0.5, from_logits: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("zero_division", 1.0)
         super().__init__(threshold=0.5, **kwargs)
         binarize(torch.zeros(0), threshold)  # validates the threshold
-        self.iou_threshold = threshold
+        self.iou_threshold, self.from_logits = threshold, from_logits
 
-    def update(self, probs: Tensor, target: Tensor) -> None:
-        pred, truth = _prepare(probs, target, self.iou_threshold)
-        super().update(pred.long(), truth.long())
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        probs = torch.sigmoid(pred) if self.from_logits else pred
+        binary, truth = _prepare(probs, target, self.iou_threshold)
+        super().update(binary.long(), truth.long())

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from framework.errors import UserError
+
 __all__ = ["TFLiteGraph", "TFLiteOp", "TFLiteTensor", "read_tflite"]
 
 # tflite.TensorType → numpy dtype (the types a weights file holds)
@@ -148,10 +150,16 @@ def read_tflite(path: str | Path) -> TFLiteGraph:
     """Parse a ``.tflite`` file (first subgraph): tensors with their constants, operators in execution order.
 
     Raises:
+        UserError: the ``tflite`` package is not installed.
         FileNotFoundError: no such file.
         ValueError: not a TFLite flatbuffer (its identifier is not ``TFL3``).
     """
-    import tflite
+    try:
+        import tflite
+    except ImportError as error:
+        raise UserError(
+            f"reading {path} needs the TFLite schema package: pip install tflite ({error})"
+        ) from None
 
     path = Path(path)
     buf = path.read_bytes()

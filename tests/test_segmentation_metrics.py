@@ -63,6 +63,9 @@ def test_dataset_iou_is_torchmetrics_and_equals_hand_sum() -> None:
     metric.update(blobs_p, blobs_t)
     inter, union = intersection_union(blobs_p, blobs_t)
     assert metric.compute().item() == pytest.approx(inter.sum().item() / union.sum().item(), rel=1e-6)
+    from_logits = DatasetIoU(from_logits=True)
+    from_logits.update(torch.logit(blobs_p), blobs_t)
+    assert from_logits.compute().item() == pytest.approx(metric.compute().item())
     empty = DatasetIoU()
     empty.update(torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 4))
     assert empty.compute().item() == 1.0
