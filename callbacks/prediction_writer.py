@@ -1,4 +1,8 @@
-"""``stage=predict``: write each output image of ``predict_step`` as a PNG named after its input."""
+"""``stage=predict``: write each output image of ``predict_step`` as a PNG named after its input.
+
+The PNG holds the pixels as the loader returned them: upright (a phone photo's EXIF orientation is applied
+when it is read, ``datamodules.io``), without an orientation tag that would turn them a second time.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,24 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from datamodules.io import save_image
+from framework.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
 class PredictionWriter(BasePredictionWriter):
     """``predict_step`` returns ``{"name": [stem, ...], "images": {suffix: (B, C, H, W)}}``; each image is
-    written to ``<output_dir>/<stem><suffix>.png`` (``output_dir`` falls back to ``default_dir``)."""
+    written to ``<output_dir>/<stem><suffix>.png`` (``output_dir`` falls back to ``default_dir``). Two inputs
+    with one stem (``a.jpg``, ``a.png``) would write one file: refused, naming the stem."""
 
     def __init__(self, output_dir: str | None = None, default_dir: str = "predictions") -> None:
         super().__init__(write_interval="batch")
         self.output_dir = Path(output_dir or default_dir)
         self.written = 0
+        self.names: set[str] = set()
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.written, self.names = 0, set()
 
     def write_on_batch_end(
         self,
@@ -33,6 +43,13 @@ class PredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
+        for name in prediction["name"]:
+            if name in self.names:
+                raise UserError(
+                    f"two inputs have the name '{name}' (e.g. {name}.jpg and {name}.png): both would be "
+                    f"written to '{self.output_dir / name}.png'; rename one"
+                )
+            self.names.add(name)
         for suffix, images in prediction["images"].items():
             for name, image in zip(prediction["name"], images, strict=True):
                 save_image(image, self.output_dir / f"{name}{suffix}.png")

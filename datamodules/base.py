@@ -169,9 +169,11 @@ class ResumableDataLoader(DataLoader):
 class ImageDataModule(LightningDataModule):
     """Base DataModule: subclasses build ``self.train_set`` / ``val_set`` / ``test_set`` in ``setup``.
 
-    ``augmentation`` is an ``nn.Module`` applied to ``batch["target"]`` on the device, during training only
-    (batch-level, e.g. kornia), so it costs no worker time. ``predict_input`` is a file or folder of the
-    user's images for ``stage=predict``; :meth:`predict_dataset` says how a task reads them.
+    ``augmentation`` maps the training batch dict to an augmented one, on the device, during training only
+    (batch-level, e.g. :class:`~operators.batch_augmentation.BatchAugmentation`, which names the entries
+    it moves together: an image and its mask, a photo pair, PR's clean targets), so it costs no worker time;
+    ``torch.nn.Identity`` (``augmentation=none``) leaves the batch as it is. ``predict_input`` is a file or
+    folder of the user's images for ``stage=predict``; :meth:`predict_dataset` says how a task reads them.
     """
 
     def __init__(
@@ -274,5 +276,5 @@ class ImageDataModule(LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         trainer = self.trainer
         if self.augmentation is not None and trainer is not None and trainer.training:
-            batch["target"] = self.augmentation(batch["target"])
+            return self.augmentation(batch)
         return batch

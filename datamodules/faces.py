@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from pydantic import PositiveInt
 from torch import nn
 
 from datamodules.base import DictDataset, ImageDataModule, ImageFileDataset
@@ -69,7 +70,7 @@ class FaceImageDataModule(ImageDataModule):
     def __init__(
         self,
         root: str = "data",
-        image_size: int = 64,
+        image_size: PositiveInt = 64,
         pad: int = 16,
         val_size: int | None = None,
         test_size: int | None = None,
@@ -169,7 +170,7 @@ class CelebADataModule(FaceImageDataModule):
     def __init__(
         self,
         root: str = "data",
-        image_size: int = 64,
+        image_size: PositiveInt = 64,
         pad: int = 16,
         crop_size: int = 120,
         val_size: int | None = 2000,
@@ -379,7 +380,7 @@ class EG1800FacesDataModule(FaceImageDataModule):
         self,
         source_dir: str = "../shared/data/portrait/eg1800",
         root: str = "data",
-        image_size: int = 64,
+        image_size: PositiveInt = 64,
         pad: int = 16,
         split_file: str | None = None,
         crop_scale: float = 1.8,

@@ -8,7 +8,9 @@ image and its mask (or target) together, and masks are resized with nearest-neig
 
 Everything that can be checked from the files' headers is checked when the data set is built, before a run
 starts: a missing or empty folder, an unreadable file, an image or mask without its partner, a mask whose
-size differs from its image's, a colour mask, an image too large to load. Each is a one-line
+size differs from its image's, a colour mask, an image too large to load. Sizes are as displayed: a phone
+photo stored sideways with an EXIF orientation tag is loaded upright, and its mask or target must have the
+upright size (:func:`~datamodules.io.read_info`). Each is a one-line
 :class:`~datamodules.io.DataError` naming the file and what to do. A file that is truncated past its header
 is caught when it is read, also naming the file.
 """

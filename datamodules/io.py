@@ -4,18 +4,24 @@ Every data set reads through here, so each bad-input check lives in one place: a
 an empty folder, a corrupt or truncated image, a gray / RGBA image where RGB is expected (converted), and an
 image too large to load whole (refused). Errors are :class:`DataError`, a :class:`UserError` that stays one
 line even when raised in a DataLoader worker.
+
+Images come out as they are meant to be seen: a phone photo whose pixels are stored sideways with an EXIF
+orientation tag (0x0112) is turned upright when loaded, and :func:`read_info` reports that upright
+(displayed) size, so every size check (pairs, masks, the pixel limit) compares what the user sees.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, TiffImagePlugin, UnidentifiedImageError
 
 from framework.errors import UserError
 
@@ -38,14 +44,33 @@ class DataError(UserError):
         super().__init__(message)
 
 
+# EXIF orientation -> the transposition that shows the stored pixels upright (the EXIF 2.3 / TIFF 6.0 table,
+# the one ``PIL.ImageOps.exif_transpose`` uses); 5-8 swap width and height, 1 and unknown values do nothing.
+# Not exif_transpose itself: it reads the tag again after decoding (for a PNG, also from an eXIf chunk after
+# the pixels, which the header read misses), so read_info's size and the loaded image could disagree.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+_UNREADABLE_EXIF: set[str] = set()  # files already reported
+
+
 @dataclass(frozen=True)
 class ImageInfo:
-    """What an image's header says, read without decoding the pixels."""
+    """What an image's header says, read without decoding the pixels: its displayed (upright) size, PIL
+    mode and EXIF orientation (1: stored upright)."""
 
     path: Path
     width: int
     height: int
     mode: str
+    orientation: int = 1
 
     @property
     def size(self) -> tuple[int, int]:
@@ -103,11 +128,45 @@ def check_image_size(info: ImageInfo, channels: int = 3, max_pixels: int | None 
 
 
 def read_info(path: str | Path) -> ImageInfo:
-    """The header of ``path`` (size and PIL mode), with the errors of :func:`load_image`; cheap, so data
-    sets check every file (pairs, sizes, modes) before a run starts."""
+    """The header of ``path`` (displayed size, PIL mode, EXIF orientation), with the errors of
+    :func:`load_image`; cheap, so data sets check every file (pairs, sizes, modes) before a run starts."""
     path = Path(path)
     with _open(path) as image:
-        return ImageInfo(path, image.width, image.height, image.mode)
+        return _info(path, image)
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation of an opened (not yet decoded) image: 1-8, 1 when absent, unknown or unreadable.
+
+    Read from the header only: JPEG / WebP APP1, TIFF tags, PNG ``eXIf`` / text chunks before the pixels,
+    XMP ``tiff:Orientation``. (PIL's ``PngImageFile.getexif`` decodes the whole image to look for an
+    ``eXIf`` chunk after the pixels; the base ``Image.getexif`` does not, which keeps :func:`read_info`
+    cheap and makes it agree with :func:`load_image`, which orients by this same value.)
+    """
+    try:
+        value = Image.Image.getexif(image).get(ExifTags.Base.Orientation, 1)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error) as error:
+        name = getattr(image, "filename", "")
+        if name not in _UNREADABLE_EXIF:  # once per file, not once per epoch
+            _UNREADABLE_EXIF.add(name)
+            log.warning("image '%s': EXIF unreadable (%s), its orientation is ignored", name, error)
+        return 1
+    return value if isinstance(value, int) and value in _UPRIGHT else 1
+
+
+def _orients_itself(image: Image.Image) -> bool:
+    """Pillow applies a TIFF's orientation tag itself when it decodes the pixels (python-pillow PR #4063)."""
+    return isinstance(image, TiffImagePlugin.TiffImageFile)
+
+
+def _info(path: Path, image: Image.Image) -> ImageInfo:
+    orientation = exif_orientation(image)
+    width, height = image.size
+    if _orients_itself(image):  # the stored size: Pillow < 11 reports it until decoded, >= 11 the upright one
+        width, height = image.tag_v2.get(256, width), image.tag_v2.get(257, height)
+    if orientation >= 5:
+        width, height = height, width
+    return ImageInfo(path, width, height, image.mode, orientation)
 
 
 def _open(path: Path) -> Image.Image:
@@ -143,10 +202,17 @@ def note_conversions(infos: list[ImageInfo], mode: str) -> None:
 
 
 def _decode(path: Path, max_pixels: int | None, channels: int) -> Image.Image:
-    """Open and decode ``path`` fully (so truncation shows here), after the size check."""
+    """Open and decode ``path`` fully (so truncation shows here), after the size check, turned upright by
+    its EXIF orientation."""
     image = _open(path)
     try:
-        check_image_size(ImageInfo(path, image.width, image.height, image.mode), channels, max_pixels)
+        info = _info(path, image)
+        check_image_size(info, channels, max_pixels)
+        if _orients_itself(image) and info.orientation >= 5:
+            # Pillow (seen with 13.0) memory-maps an uncompressed one-band TIFF (L, P, I;16) with its upright,
+            # swapped size, which scrambles the pixels; decoded from memory (no mmap), it comes out right
+            image.close()
+            image = Image.open(io.BytesIO(path.read_bytes()))
         image.load()
     except DataError:
         image.close()
@@ -154,6 +220,16 @@ def _decode(path: Path, max_pixels: int | None, channels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as error:
         image.close()
         raise DataError(f"image '{path}' is corrupt or truncated ({error}): replace or remove it") from None
+    if info.orientation in _UPRIGHT and not _orients_itself(image):
+        upright = image.transpose(_UPRIGHT[info.orientation])  # keeps mode, palette and info (transparency)
+        image.close()
+        image = upright
+    if image.size != (info.width, info.height):  # what read_info promised the data sets' size checks
+        image.close()
+        raise DataError(
+            f"image '{path}' decodes to {image.width}×{image.height} but its header says "
+            f"{info.width}×{info.height} (EXIF orientation {info.orientation}): re-save it upright"
+        )
     return image
 
 
@@ -174,8 +250,9 @@ def to_mode(image: Image.Image, mode: str) -> Image.Image:
 def load_image(path: str | Path, mode: str = "RGB", max_pixels: int | None = None) -> torch.Tensor:
     """Load ``path`` as a float tensor (C, H, W) in [0, 1]; ``mode`` is a PIL mode ("RGB" or "L").
 
-    Gray, palette and RGBA files are converted to ``mode`` (transparency is composited on white); an
-    image over ``max_pixels`` (default :data:`MAX_PIXELS`) or too large for free memory is refused.
+    The image is upright (its EXIF orientation applied), of :func:`read_info`'s size. Gray, palette and
+    RGBA files are converted to ``mode`` (transparency is composited on white); an image over
+    ``max_pixels`` (default :data:`MAX_PIXELS`) or too large for free memory is refused.
     """
     path = Path(path)
     channels = Image.getmodebands(mode)
@@ -188,7 +265,8 @@ def load_image(path: str | Path, mode: str = "RGB", max_pixels: int | None = Non
 
 def load_mask(path: str | Path, max_pixels: int | None = None) -> torch.Tensor:
     """Load a label mask as an int64 tensor (H, W) of its stored values: class indices of a palette
-    ("P") or gray ("L", "I;16", "1") PNG. A colour mask is refused: its colours are not class indices."""
+    ("P") or gray ("L", "I;16", "1") PNG, upright like :func:`load_image`. A colour mask is refused: its
+    colours are not class indices."""
     path = Path(path)
     with _decode(path, max_pixels, 1) as image:
         if image.mode not in ("P", "L", "1", "I", "I;16", "I;16L", "I;16B"):

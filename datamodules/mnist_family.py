@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from pydantic import NonNegativeInt, PositiveInt
 from torch import nn
 
 from datamodules.base import DictDataset, ImageDataModule, ImageFileDataset
@@ -39,11 +40,11 @@ class MNISTFamilyDataModule(ImageDataModule):
         self,
         dataset: str = "fashion_mnist",
         root: str = "data",
-        image_size: int = 32,
-        pad: int = 4,
-        val_size: int = 5000,
-        test_size: int | None = None,
-        train_size: int | None = None,
+        image_size: PositiveInt = 32,
+        pad: NonNegativeInt = 4,
+        val_size: NonNegativeInt = 5000,
+        test_size: PositiveInt | None = None,
+        train_size: PositiveInt | None = None,
         local_copies: list[str] | None = None,
         download: bool = True,
         split_seed: int = 0,

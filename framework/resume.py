@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from framework.cli import compose_argv
 from framework.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -38,24 +39,17 @@ def run_dir_of(checkpoint: Path) -> Path | None:
     return run if checkpoint.parent.name == "checkpoints" and (run / ".hydra").is_dir() else None
 
 
-def task_and_experiment(argv: Sequence[str], conf_dir: Path | None = CONF_DIR) -> tuple[str, str]:
-    """``task_name`` and ``experiment_name`` of the run ``argv`` describes: from the composed config (so
-    presets that set them, e.g. ``debug=...``, count), or from the command line when it does not compose."""
-    if conf_dir is not None and conf_dir.is_dir():
-        try:
-            from hydra import compose, initialize_config_dir
-
-            overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "ckpt_path="))]
-            with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-                cfg = compose(config_name="config", overrides=overrides)
-            return str(cfg.task_name), str(cfg.experiment_name)
-        except Exception:  # a bad override: run.py's own checks report it
-            pass
-    experiment = _arg(argv, "experiment_name") or _arg(argv, "experiment") or "default"
-    return _arg(argv, "task") or "phase_retrieval", experiment
+def task_and_experiment(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> tuple[str, str]:
+    """``task_name`` and ``experiment_name`` of the run ``argv`` describes, from the composed config (so
+    presets that set them, e.g. ``debug=...``, count)."""
+    try:
+        cfg = compose_argv(argv, conf_dir, ignore=["ckpt_path"])
+    except Exception as error:  # run.py's own checks name a bad override before this runs
+        raise UserError(f"ckpt_path=last: the command line does not compose ({error})") from None
+    return str(cfg.task_name), str(cfg.experiment_name)
 
 
-def resume_overrides(argv: list[str], log_dir: Path, conf_dir: Path | None = CONF_DIR) -> list[str]:
+def resume_overrides(argv: list[str], log_dir: Path, conf_dir: Path = CONF_DIR) -> list[str]:
     """The command line with ``ckpt_path=last`` resolved and, for a fit, ``hydra.run.dir`` set to the run."""
     ckpt = _arg(argv, "ckpt_path")
     if not ckpt or ckpt == "null" or "-m" in argv or "--multirun" in argv:

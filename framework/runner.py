@@ -74,13 +74,21 @@ def test_set_size(datamodule: pl.LightningDataModule) -> int | None:
     return sum(len(s) for s in sets) if isinstance(sets, list) else len(sets)
 
 
+def command_line_key(full_key: str) -> str:
+    """The key a user types for a config key: ``module.net.levels`` is set as ``model.levels``."""
+    for placed, group in (("module.net", "model"), ("module.loss", "loss")):
+        if full_key == placed or full_key.startswith(f"{placed}."):
+            return group + full_key[len(placed) :]
+    return full_key
+
+
 def instantiate(node: DictConfig, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate``, with a user's mistake inside a constructor (or a missing mandatory
     value ``???``) surfacing as the one-line :class:`UserError` instead of Hydra's wrapper."""
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except MissingMandatoryValue as error:
-        key = str(error.full_key).replace("module.net.", "model.").replace("module.loss.", "loss.")
+        key = command_line_key(str(error.full_key))
         raise UserError(f"{key} must be set: add {key}=<value> to the command line") from None
     except InstantiationException as error:
         cause = error.__cause__
@@ -88,6 +96,9 @@ def instantiate(node: DictConfig, **kwargs: Any) -> Any:
             cause = cause.__cause__
         if cause is not None:
             raise cause from None
+        if isinstance(error.__cause__, ValueError):  # a constructor refused a value: say where it was set
+            where = str(error).rsplit("full_key: ", 1)[1].strip() if "full_key: " in str(error) else "config"
+            raise UserError(f"{command_line_key(where)}: {error.__cause__}") from None
         raise
 
 

@@ -1,9 +1,11 @@
 """Check a composed config against the constructors it will call, before anything is built or trained.
 
 Every node with a ``_target_`` is checked against its target's signature: an unknown key (a misspelt
-``trainer.max_epoch``) or a value of the wrong type (``data.batch_size=abc``) is a one-line
-:class:`UserError` naming the key and what is allowed. Types come from the constructor's annotations
-(checked with pydantic), so a new model or DataModule is validated with no schema to write.
+``trainer.max_epoch``), a value of the wrong type (``data.batch_size=abc``) or out of a declared range
+(``levels: PositiveInt``) is a one-line :class:`UserError` naming the key and what is allowed. Types and
+ranges come from the constructor's annotations (checked with pydantic), so a new model or DataModule is
+validated with no schema to write; an optimizer factory is tried on a dummy parameter, so its own checks
+run too. Whatever else a constructor refuses is reported when it is built (``framework.runner.instantiate``).
 """
 
 from __future__ import annotations
@@ -15,40 +17,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pydantic
+import torch
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from framework.errors import UserError
 
 _HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
-# Values that are impossible whatever the constructor: a run with them would fail or be meaningless.
-POSITIVE = {
-    "lr",
-    "max_lr",
-    "batch_size",
-    "eval_batch_size",
-    "max_epochs",
-    "image_size",
-    "iterations",
-    "crop_size",
-    "samples_per_epoch",
-    "levels",
-    "scale",
-    "upscale_factor",
-    "restarts",
-}
-NON_NEGATIVE = {
-    "weight_decay",
-    "pad",
-    "num_workers",
-    "dropout",
-    "content_weight",
-    "val_size",
-    "sparsity_weight",
-    "noise_std",
-    "eta_min",
-    "final_er_iterations",
-}
+# pydantic's error types for a value outside a declared range (``PositiveInt``, ``Annotated[float, Ge(0)]``)
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
 def _signature(target: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], dict[str, Any], bool]:
@@ -60,7 +37,7 @@ def _signature(target: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter]
     parameters.pop("self", None)
     open_ended = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
     try:
-        hints = typing.get_type_hints(function)
+        hints = typing.get_type_hints(function, include_extras=True)
     except Exception:  # unresolvable annotations: check names only
         hints = {}
     return parameters, hints, open_ended
@@ -93,7 +70,13 @@ def _check_type(key: str, value: Any, annotation: Any) -> None:
         pydantic.TypeAdapter(
             annotation, config=pydantic.ConfigDict(arbitrary_types_allowed=True)
         ).validate_python(_plain(value), strict=False)
-    except pydantic.ValidationError:
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        if first["type"] in _BOUNDS:
+            bound = next(iter(first.get("ctx", {}).values()), "?")
+            raise UserError(
+                f"{key}={_plain(value)!r} is impossible: it must be {_BOUNDS[first['type']]} {bound}"
+            ) from None
         raise UserError(
             f"{key}={_plain(value)!r} has the wrong type: expected {_type_name(annotation)}"
         ) from None
@@ -123,16 +106,18 @@ def validate_node(node: DictConfig, path: str) -> None:
             raise UserError(f"{full_key} must be set: add {full_key}=<value> to the command line")
         if key in hints:
             _check_type(full_key, value, hints[key])
-        _check_range(full_key, str(key), value)
+    if node.get("_partial_") and inspect.isclass(target) and issubclass(target, torch.optim.Optimizer):
+        _try_optimizer(node, path, target)
 
 
-def _check_range(full_key: str, key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return
-    if key in POSITIVE and value <= 0:
-        raise UserError(f"{full_key}={value} is impossible: it must be > 0")
-    if key in NON_NEGATIVE and value < 0:
-        raise UserError(f"{full_key}={value} is impossible: it must be >= 0")
+def _try_optimizer(node: DictConfig, path: str, target: type[torch.optim.Optimizer]) -> None:
+    """Let an optimizer's own constructor check its settings (a negative learning rate …) on a dummy
+    parameter now, rather than when the fit starts, after the data has loaded."""
+    kwargs = {k: _plain(v) for k, v in node.items() if k not in _HYDRA_KEYS}
+    try:
+        target([torch.zeros(1, requires_grad=True)], **kwargs)
+    except (ValueError, TypeError) as error:
+        raise UserError(f"{path}: {error}") from None
 
 
 def validate_config(cfg: DictConfig) -> None:

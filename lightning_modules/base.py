@@ -10,10 +10,11 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule
 from torch import nn
+from torchmetrics import Metric
 
 from framework.errors import UserError
 from framework.rng import rng_state, set_rng_state
-from metrics.mean_dict import MeanMetricDict
+from metrics.split_metrics import SplitMetrics
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,13 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 class ImagingModule(LightningModule):
     """``net`` maps inputs to predictions, ``loss(pred, target)`` trains it, ``metric_fn(pred, target)``
-    gives per-sample metrics (a dict of (B,) tensors) averaged per split.
+    gives per-sample metrics (a dict of (B,) tensors) averaged per split, and :meth:`dataset_metrics` gives
+    torchmetrics objects computed over a whole split (both synced under DDP; ``metric_names`` lists the
+    per-sample ones, its first is shown in the progress bar).
 
-    Subclasses override :meth:`inputs_and_target` (e.g. simulate a measurement from a clean image),
-    :meth:`visuals` (what the image callback shows) and :meth:`prediction_images` (what predict writes).
+    Subclasses override :meth:`example_batch` (a random batch, for tests and export),
+    :meth:`inputs_and_target` (e.g. simulate a measurement from a clean image), :meth:`visuals` (what the
+    image callback shows) and :meth:`prediction_images` (what predict writes).
 
     ``optimizer`` / ``scheduler`` are ``_partial_`` factories from the config. A scheduler whose signature
     asks for ``total_steps`` (OneCycleLR) or ``T_max`` (CosineAnnealingLR) gets the run's number of steps
@@ -55,21 +59,30 @@ class ImagingModule(LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.net = net
         self.loss = loss
-        self.val_metrics = MeanMetricDict(self.metric_names)
-        self.test_metrics = nn.ModuleDict({"all": MeanMetricDict(self.metric_names)})
+        self.val_metrics = self.split_metrics()
+        self.test_metrics = nn.ModuleDict({"all": self.split_metrics()})
+
+    def split_metrics(self) -> SplitMetrics:
+        return SplitMetrics(self.metric_names, self.dataset_metrics())
 
     def setup(self, stage: str) -> None:
         """One metric set per named test set (``datamodule.test_set_names``, e.g. Set5 and Set14)."""
         names = getattr(self.trainer.datamodule, "test_set_names", None) if self._trainer else None
         for name in names or []:
             if name not in self.test_metrics:
-                self.test_metrics[name] = MeanMetricDict(self.metric_names)
+                self.test_metrics[name] = self.split_metrics().to(self.device)
 
     # -- what a task overrides -------------------------------------------------------------------------
     def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
         """A random batch shaped as this task's DataModule makes them: what the shared tests, the ONNX
         export and the speed benchmarks feed the module when no data is at hand."""
         raise NotImplementedError(f"{type(self).__name__} must define example_batch(batch_size)")
+
+    def ideal_prediction(self, target: torch.Tensor) -> torch.Tensor:
+        """A prediction the loss scores as perfect for ``target`` (the target itself when the net predicts in
+        the target's space; e.g. large logits of the right sign for a mask). The shared tests check that the
+        loss prefers it to a random prediction."""
+        return target
 
     def example_input(self, batch_size: int = 2) -> torch.Tensor:
         """The net's input for :meth:`example_batch` (what ``self.net`` sees)."""
@@ -79,6 +92,12 @@ class ImagingModule(LightningModule):
         return batch["input"], batch.get("target")
 
     def metric_fn(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sample metrics, name → (B,) tensor, for the names in ``metric_names``."""
+        return {}
+
+    def dataset_metrics(self) -> dict[str, Metric]:
+        """Fresh data-set-level metrics (name → torchmetrics object, e.g. ``BinaryJaccardIndex``), one set per
+        split, updated with ``(pred, target)`` of every batch (in fp32) and computed over the whole split."""
         return {}
 
     def visuals(
@@ -120,7 +139,7 @@ class ImagingModule(LightningModule):
             "lower the learning rate or set module.nan_policy=skip"
         )
 
-    def _evaluate(self, batch: dict[str, Any], split: str, metrics: MeanMetricDict) -> None:
+    def _evaluate(self, batch: dict[str, Any], split: str, metrics: SplitMetrics) -> None:
         inputs, target = self.inputs_and_target(batch)
         pred = self(inputs)
         if self.loss is not None and target is not None:
@@ -129,13 +148,14 @@ class ImagingModule(LightningModule):
             )
         if target is not None:
             with torch.autocast(device_type=pred.device.type, enabled=False):  # metrics in fp32, never bf16
-                metrics.accumulate(self.metric_fn(pred.float(), target.float()))
+                pred, target = pred.float(), target.float()
+                metrics.update(self.metric_fn(pred, target), pred, target)
             for name, metric in metrics.items():
                 self.log(
                     f"{split}/{name}",
                     metric,
                     batch_size=len(inputs),
-                    prog_bar=name == self.metric_names[0],
+                    prog_bar=bool(self.metric_names) and name == self.metric_names[0],
                     add_dataloader_idx=False,
                 )
 

@@ -1,10 +1,11 @@
 """Batch-level augmentation of phase-retrieval targets: kornia transforms on (B, 1, H, W) images in [0, 1].
 
-:func:`build_pr_augmentation` returns a :class:`PRAugmentation`, an ``nn.Module`` that the DataModule applies
-to ``batch["target"]`` on the device, in training only (``ImageDataModule.on_after_batch_transfer``), before
-the forward model computes the measurement from it. Each transform has its own probability and is drawn per
-image; a probability of 0 leaves it out. The output is clamped to [0, 1]. The random draws use torch's global
-generator, so ``torch.manual_seed`` (Lightning's ``seed_everything``) makes them repeatable.
+:func:`build_pr_augmentation` returns a :class:`~operators.batch_augmentation.BatchAugmentation` of
+``batch["target"]``, which the DataModule applies on the device, in training only
+(``ImageDataModule.on_after_batch_transfer``), before the forward model computes the measurement from it.
+Each transform has its own probability and is drawn per image; a probability of 0 leaves it out. The
+output is clamped to [0, 1]. The random draws use torch's global generator, so ``torch.manual_seed``
+(Lightning's ``seed_everything``) makes them repeatable.
 
 Transforms, in this order: horizontal flip, vertical flip, rotation by an angle in ±``rotation_degrees``,
 scaling by a factor in ``scale_range`` (both bilinear, the outside filled by ``padding_mode``, reflection by
@@ -28,26 +29,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import kornia.augmentation as K
-import torch
-from torch import nn
 
 from framework.errors import UserError
-
-
-class PRAugmentation(nn.Module):
-    """``transforms`` applied in turn to a (B, C, H, W) batch in [0, 1], without gradients, then clamped."""
-
-    def __init__(self, transforms: Sequence[nn.Module]) -> None:
-        super().__init__()
-        self.transforms = nn.Sequential(*transforms)
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.ndim != 4:
-            raise ValueError(f"PRAugmentation expects a (B, C, H, W) batch, got shape {tuple(images.shape)}")
-        dtype = images.dtype
-        out = self.transforms(images.float()) if len(self.transforms) else images.float()
-        return out.clamp(0.0, 1.0).to(dtype)
+from operators.batch_augmentation import BatchAugmentation
 
 
 def _check_probability(name: str, p: float) -> float:
@@ -77,7 +61,7 @@ def build_pr_augmentation(
     gamma_p: float = 0.3,
     gamma_range: Sequence[float] = (0.85, 1.125),
     padding_mode: str = "reflection",
-) -> PRAugmentation:
+) -> BatchAugmentation:
     """The phase-retrieval augmentation (module docstring); each ``*_p`` is that transform's probability."""
     if rotation_degrees < 0:
         raise UserError(f"augmentation.rotation_degrees={rotation_degrees} must be >= 0 (angles in ±degrees)")
@@ -107,4 +91,4 @@ def build_pr_augmentation(
         for name, p, make in candidates
         if _check_probability(name, p) > 0
     ]
-    return PRAugmentation(transforms)
+    return BatchAugmentation(transforms, keys={"target": "image"})

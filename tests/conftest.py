@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from framework.resolvers import register_resolvers
 
@@ -22,27 +24,31 @@ CONF_DIR = ROOT / "conf"
 os.environ.setdefault("WANDB_MODE", "offline")
 register_resolvers()
 
-# Small, fast presets per task (what a test adds to the command line).
-TINY: dict[str, list[str]] = {
-    "phase_retrieval": [
-        "data.train_size=512",
-        "data.val_size=128",
-        "data.test_size=128",
-        "data.batch_size=64",
-        "data.eval_batch_size=128",
-        "trainer.max_epochs=1",
-    ],
-    "super_resolution": [
-        "data.samples_per_epoch=32",
-        "data.batch_size=8",
-        "data.crop_size=48",
-        "trainer.max_epochs=1",
-    ],
-}
-
 
 def task_names() -> list[str]:
+    """Every task, from ``conf/task/``: the shared tests know no task by name."""
     return sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+
+
+@functools.cache
+def smoke(task: str) -> dict[str, Any]:
+    """What ``conf/task/<task>.yaml`` declares for the tests under ``smoke``: ``overrides`` (a seconds-long
+    run) and ``configs`` (group → config → overrides: every config of a group that belongs to the task)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"task={task}"])
+    GlobalHydra.instance().clear()
+    declared = OmegaConf.to_container(cfg.get("smoke") or {})
+    return {"overrides": declared.get("overrides", []), "configs": declared.get("configs", {})}
+
+
+def claimed(group: str) -> list[tuple[str, str, list[str]]]:
+    """``(task, config, overrides)`` for every config of ``group`` a task claims in its ``smoke.configs``."""
+    return [
+        (task, name, list(overrides))
+        for task in task_names()
+        for name, overrides in smoke(task)["configs"].get(group, {}).items()
+    ]
 
 
 def compose_config(overrides: Sequence[str], output_dir: Path | None = None) -> DictConfig:
@@ -73,15 +79,17 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     def make(*overrides: str, tiny: bool = True, output_dir: Path | None = None) -> DictConfig:
         task = next((o.split("=", 1)[1] for o in overrides if o.startswith("task=")), "phase_retrieval")
         base = ["logger=csv", "trainer.deterministic=true", "callbacks.rich_progress_bar=null"]
-        extra = TINY[task] if tiny else []
+        extra = smoke(task)["overrides"] if tiny else []
         return compose_config([*base, *extra, *overrides], output_dir or tmp_path)
 
     return make
 
 
-def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`python run.py <args>` in a subprocess (what a user types)."""
-    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+def run_cli(
+    *args: str, cwd: Path = ROOT, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python run.py <args>` in a subprocess (what a user types), with ``env`` added to the environment."""
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
         cwd=cwd,

@@ -171,3 +171,78 @@ def test_vgg_is_left_out_of_checkpoints() -> None:
     stale = dict(state) | {"loss.vgg.convs.conv1_1.weight": torch.zeros_like(before)}
     container.load_state_dict(stale, strict=True)
     assert torch.equal(vgg.convs["conv1_1"].weight, before)
+
+
+# --- the project's one VGG: named conv/relu layers, exactly what is asked, refusals in one line ---
+
+
+def test_returns_exactly_the_requested_layers_in_order() -> None:
+    vgg = VGGFeatures(("relu2_1", "conv1_1", "relu1_1"))
+    out = vgg(torch.rand(2, 3, 20, 18))
+    assert list(out) == ["relu2_1", "conv1_1", "relu1_1"]
+    assert out["conv1_1"].shape == (2, 64, 20, 18) and out["relu2_1"].shape == (2, 128, 10, 9)
+    # conv* is the convolution before its ReLU: it has negative values, and its ReLU is relu*.
+    assert out["conv1_1"].min() < 0
+    assert torch.equal(out["conv1_1"].clamp(min=0), out["relu1_1"])
+    # Only the convolutions up to the deepest requested layer are built (conv1_1, conv1_2, conv2_1).
+    assert list(vgg.convs) == ["conv1_1", "conv1_2", "conv2_1"]
+    with pytest.raises(ValueError, match="twice"):
+        VGGFeatures(("relu1_1", "relu1_1"))
+
+
+def test_conv_layer_stops_before_its_relu() -> None:
+    vgg = VGGFeatures(("conv2_2",))
+    assert list(vgg.convs)[-1] == "conv2_2"
+    assert vgg(torch.rand(1, 3, 16, 16))["conv2_2"].min() < 0
+
+
+def test_refuses_missing_layer_in_one_line_naming_available_ones() -> None:
+    with pytest.raises(perceptual.VGGLayerError) as caught:
+        VGGFeatures(("relu1_1", "conv4_2", "relu5_1"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "['conv4_2', 'relu5_1']" in message
+    assert (
+        "available conv1_1, relu1_1, conv1_2, relu1_2, conv2_1, relu2_1, conv2_2, relu2_2, conv3_1, relu3_1."
+        in (message)
+    )
+    assert isinstance(caught.value, UserError) and isinstance(caught.value, ValueError)
+
+
+def test_partial_torchvision_file_lists_what_it_has(tmp_path) -> None:
+    state = {}
+    for i, (c_out, c_in) in {0: (64, 3), 2: (64, 64)}.items():
+        state[f"features.{i}.weight"] = torch.zeros(c_out, c_in, 3, 3)
+        state[f"features.{i}.bias"] = torch.zeros(c_out)
+    path = tmp_path / "vgg19_block1.pth"
+    torch.save(state, path)
+    loaded = perceptual.load_vgg_weights(path)
+    assert loaded.flavour == "torchvision" and loaded.available == (
+        "conv1_1",
+        "relu1_1",
+        "conv1_2",
+        "relu1_2",
+    )
+    assert not loaded.has_deep_layers
+    with pytest.raises(
+        perceptual.VGGLayerError, match=r"no features\.5\.weight for conv2_1\): available conv1_1, "
+    ):
+        VGGFeatures(("conv2_1",), weights=loaded)
+    assert VGGFeatures(("relu1_2",), weights=loaded).flavour == "torchvision"
+
+
+def test_random_torchvision_flavour_has_every_layer(fresh_warning: None, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(perceptual, "_torchvision_cache_file", lambda: tmp_path / "absent.pth")
+    with pytest.warns(UserWarning, match="RANDOM"):
+        loaded = perceptual.load_vgg_weights("torchvision")
+    assert loaded.available == perceptual.VGG19_ALL_LAYERS and not loaded.has_deep_layers
+    vgg = VGGFeatures(("relu5_1",), weights=loaded)
+    assert vgg(torch.rand(1, 3, 32, 32))["relu5_1"].shape == (1, 512, 2, 2)
+
+
+@needs_weights
+def test_offline_weights_report_their_layers() -> None:
+    loaded = perceptual.load_vgg_weights(DEFAULT_VGG_WEIGHTS)
+    assert loaded.flavour == "normalised" and loaded.available[-1] == "relu3_1"
+    assert not loaded.has_deep_layers
+    assert VGGFeatures(("relu3_1",), weights=loaded).pretrained

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import hydra
@@ -10,15 +11,24 @@ import torch
 
 from datamodules.base import ImageDataModule
 from framework.errors import UserError
-from operators.augmentation import PRAugmentation, build_pr_augmentation
+from operators.augmentation import build_pr_augmentation
+from operators.batch_augmentation import BatchAugmentation
 from tests.conftest import compose_config
 
 PROBABILITIES = ("hflip_p", "vflip_p", "rotation_p", "scale_p", "sharpness_p", "blur_p", "gamma_p")
 
 
-def only(name: str, p: float = 1.0) -> PRAugmentation:
-    """The augmentation with every transform off but ``name`` (at probability ``p``)."""
-    return build_pr_augmentation(**{key: (p if key == name else 0.0) for key in PROBABILITIES})
+def only(name: str, p: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The augmentation with every transform off but ``name`` (at probability ``p``), on a target batch."""
+    return on_targets(build_pr_augmentation(**{key: (p if key == name else 0.0) for key in PROBABILITIES}))
+
+
+def on_targets(augment: BatchAugmentation) -> Callable[[torch.Tensor], torch.Tensor]:
+    def apply(images: torch.Tensor) -> torch.Tensor:
+        return augment({"target": images})["target"]
+
+    apply.transforms = augment.transforms  # type: ignore[attr-defined]
+    return apply
 
 
 @pytest.fixture
@@ -28,7 +38,7 @@ def images() -> torch.Tensor:
 
 
 def test_shape_dtype_and_range(images):
-    augment = build_pr_augmentation(**dict.fromkeys(PROBABILITIES, 1.0))
+    augment = on_targets(build_pr_augmentation(**dict.fromkeys(PROBABILITIES, 1.0)))
     out = augment(images)
     assert out.shape == images.shape and out.dtype == images.dtype
     assert out.min() >= 0 and out.max() <= 1
@@ -36,7 +46,7 @@ def test_shape_dtype_and_range(images):
 
 
 def test_deterministic_under_manual_seed(images):
-    augment = build_pr_augmentation()
+    augment = on_targets(build_pr_augmentation())
     torch.manual_seed(0)
     first = augment(images)
     torch.manual_seed(0)
@@ -89,14 +99,16 @@ def test_wrong_settings_fail_with_one_line():
 def test_configs_build(choice, count, tmp_path):
     cfg = compose_config([f"augmentation={choice}"], tmp_path)
     augment = hydra.utils.instantiate(cfg.augmentation)
-    assert isinstance(augment, PRAugmentation)
+    assert isinstance(augment, BatchAugmentation) and augment.keys == {"target": "image"}
     assert len(augment.transforms) == count
     probabilities = [float(module.p) for module in augment.transforms]
     assert all(0.25 < p < 0.5 for p in probabilities), probabilities
 
 
 def test_datamodule_augments_targets_in_training_only(images):
-    dm = ImageDataModule(augmentation=only("vflip_p"))
+    dm = ImageDataModule(
+        augmentation=build_pr_augmentation(**{k: float(k == "vflip_p") for k in PROBABILITIES})
+    )
     dm.trainer = SimpleNamespace(training=False)  # type: ignore[assignment]
     assert torch.equal(dm.on_after_batch_transfer({"target": images.clone()}, 0)["target"], images)
     dm.trainer = SimpleNamespace(training=True)  # type: ignore[assignment]

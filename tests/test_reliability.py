@@ -118,7 +118,7 @@ def test_ckpt_path_last_resolves_and_resumes_in_its_run_dir(tmp_path):
     test_argv = resume_overrides(["ckpt_path=last", "stage=test"], tmp_path)
     assert not any(a.startswith("hydra.run.dir") for a in test_argv)
     with pytest.raises(UserError, match="found no"):
-        resume_overrides(["ckpt_path=last", "experiment=nothing"], tmp_path)
+        resume_overrides(["ckpt_path=last", "experiment_name=nothing"], tmp_path)
     # presets that set the experiment name (debug=...) are looked up under that name
     debug_run = fake_run_dir(tmp_path / "phase_retrieval" / "debug" / "2026-01-02_00-00-00")
     argv = resume_overrides(["ckpt_path=last", "debug=default"], tmp_path)

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from datamodules.base import ImageDataModule, ResumableDataLoader
 from framework.runner import run
-from tests.conftest import TINY, compose_config
+from tests.conftest import compose_config, smoke
 
 # Tiny PR-DAD fit: 8 batches an epoch, 3 epochs, 4 validation batches; the noisy measurements draw from the
 # global random stream, so the RNG states must be restored too.
@@ -24,7 +24,7 @@ EXACT = [
     "logger=csv",
     "trainer.deterministic=true",
     "callbacks.rich_progress_bar=null",
-    *TINY["phase_retrieval"],
+    *smoke("phase_retrieval")["overrides"],
     "data.train_size=256",
     "data.batch_size=32",
     "data.val_size=64",
