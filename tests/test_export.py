@@ -24,7 +24,7 @@ from framework.export import (
     load_net,
     load_run,
 )
-from tests.conftest import ROOT, TINY, compose_config
+from tests.conftest import ROOT, compose_config, smoke
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -32,7 +32,7 @@ pytest.importorskip("onnxscript")
 
 def fake_run(run_dir: Path, *overrides: str, task: str = "super_resolution") -> Path:
     """A run dir as `run.py` leaves it (config_resolved.yaml + checkpoints/best.ckpt), untrained weights."""
-    task_overrides = ["data.scale=2"] if task == "super_resolution" else TINY[task]
+    task_overrides = ["data.scale=2"] if task == "super_resolution" else smoke(task)["overrides"]
     cfg = compose_config([f"task={task}", *task_overrides, *overrides], run_dir)
     (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     torch.manual_seed(0)
