@@ -199,7 +199,7 @@ def test_optuna_search_composes() -> None:
         cfg = compose("config", overrides=["hparams_search=prdad_optuna"], return_hydra_config=True)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
-    assert cfg.optimized_metric == "val/ssim_dr2" and sweeper.n_trials == 20
+    assert cfg.optimized_metric == "val/ssim_paper" and sweeper.n_trials == 20
     assert set(sweeper.params) == {
         "module.optimizer.lr",
         "module.optimizer.weight_decay",
