@@ -66,6 +66,7 @@ class Method:
     full: list[str] = field(default_factory=list)
     refines: str | None = None  # a method whose tested checkpoint this one starts from
     datasets: tuple[str, ...] = ("fashion_mnist/prdad",)
+    in_quick: tuple[str, ...] = ("fashion_mnist/prdad",)  # the data sets the quick mode runs it on
 
 
 QUICK_N = 100  # test (and validation) images of the quick mode
@@ -86,7 +87,7 @@ DIGITS = ("fashion_mnist/prdad", "fashion_mnist/uelwer", "mnist/prdad")
 FACES = ("eg1800_faces/prdad",)
 EVERY = DIGITS + FACES
 # Data sets whose DataModule has data.test_split=val (validation through the task's own test step).
-QUICK_DATASETS = ("fashion_mnist/prdad", "mnist/prdad")  # what the quick mode runs
+QUICK_BOTH = ("fashion_mnist/prdad", "mnist/prdad")
 SELECTABLE = ("fashion_mnist/prdad", "fashion_mnist/uelwer", "mnist/prdad")
 
 
@@ -94,7 +95,14 @@ def ablation(name: str, about: str) -> Method:
     return Method(name, [f"experiment={name}"], about, quick=TRAIN_QUICK)
 
 
-def refinement(name: str, experiment: str, refines: str, about: str, datasets: tuple[str, ...]) -> Method:
+def refinement(
+    name: str,
+    experiment: str,
+    refines: str,
+    about: str,
+    datasets: tuple[str, ...],
+    in_quick: tuple[str, ...] = ("fashion_mnist/prdad",),
+) -> Method:
     return Method(
         name,
         [f"experiment={experiment}"],
@@ -103,10 +111,17 @@ def refinement(name: str, experiment: str, refines: str, about: str, datasets: t
         REFINE_QUICK,
         refines=refines,
         datasets=datasets,
+        in_quick=in_quick,
     )
 
 
-def classical(name: str, model: str, about: str, extra: tuple[str, ...] = ()) -> Method:
+def classical(
+    name: str,
+    model: str,
+    about: str,
+    extra: tuple[str, ...] = (),
+    in_quick: tuple[str, ...] = ("fashion_mnist/prdad",),
+) -> Method:
     return Method(
         name,
         ["stage=test", f"model={model}", *extra],
@@ -115,6 +130,7 @@ def classical(name: str, model: str, about: str, extra: tuple[str, ...] = ()) ->
         CLASSICAL_QUICK,
         CLASSICAL_FULL,
         datasets=EVERY,
+        in_quick=in_quick,
     )
 
 
@@ -125,6 +141,7 @@ METHODS = [
         "PR-DAD I: MLP (3 FC blocks) → Haar packet map → ConvNet (3 double-conv blocks) → inverse packet",
         quick=TRAIN_QUICK,
         datasets=DIGITS,
+        in_quick=QUICK_BOTH,
     ),
     Method(
         "prdad_haar",
@@ -139,6 +156,7 @@ METHODS = [
         "PR-DAD II: the same MLP + ConvNet → 64×8×8 code (4096 values, 4× the pixels) → the AE's decoder",
         quick=AE_QUICK,
         datasets=DIGITS,
+        in_quick=QUICK_BOTH,
     ),
     Method(
         "prdad_ae",
@@ -176,6 +194,7 @@ METHODS = [
         "prdad_haar",
         "PR-DAD I's output + 200 HIO (β 0.9, x in [0, 1]) + 20 ER",
         ("fashion_mnist/prdad",),
+        in_quick=(),  # prdad_haar+hio_avg runs the same path
     ),
     refinement(
         "prdad_haar+hio_avg",
@@ -204,8 +223,11 @@ METHODS = [
         "ablation_idct",
         "the iDCT-output-path net + HIO, averaged",
         ("fashion_mnist/prdad",),
+        in_quick=(),  # ablation_ifft+hio_avg runs the same path
     ),
-    classical("hio", "hio", "HIO (Fienup 1982) from random phases, box support, x in [0, 1]"),
+    classical(
+        "hio", "hio", "HIO (Fienup 1982) from random phases, box support, x in [0, 1]", in_quick=QUICK_BOTH
+    ),
     classical(
         "hio_shrinkwrap",
         "hio",
@@ -856,8 +878,8 @@ def main() -> None:
                     if reusable(parent_dir, reuse=True):
                         finished[(method.name, dataset)] = parent_dir
                 continue
-            if not args.full and dataset not in QUICK_DATASETS:
-                continue  # quick: two data sets (the 64×64 face nets have 54–64 M parameters)
+            if not args.full and dataset not in method.in_quick:
+                continue  # quick: Fashion-MNIST, and MNIST for PR-DAD I / II and HIO (a pipeline check)
             run_dir = bench_dir / method.name / dataset.replace("/", "_")
             overrides = [
                 *method.overrides,
