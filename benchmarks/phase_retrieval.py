@@ -942,7 +942,8 @@ def main() -> None:
             rows.append(row)
     suffix = "" if args.full else "_quick"
     name = f"phase_retrieval{suffix}"
-    figures: dict[str, Any] = {"fig1_path": f"benchmarks/results/phase_retrieval_fig1{suffix}.png"}
+    # Fig. 1 needs no training: the same picture in both modes
+    figures: dict[str, Any] = {"fig1_path": "benchmarks/results/phase_retrieval_fig1.png"}
     for dataset, tag in (("fashion_mnist/prdad", ""), ("eg1800_faces/prdad", "_faces")):
         if not only and (not wanted or dataset in wanted):  # a figure shows every method or none
             path = RESULTS / f"phase_retrieval{tag}{suffix}.png"
