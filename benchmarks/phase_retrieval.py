@@ -742,7 +742,13 @@ def targets(
             note=speed_note,
         )
     )
-    hio = headline.get("fashion_mnist/prdad:classical")
+    hio_family = {  # HIO and its shrink-wrap / averaged variant: the better on validation is judged
+        name: row
+        for (name, dataset), row in ours.items()
+        if dataset == "fashion_mnist" and name.startswith("hio") and SELECT_ON in row.get("val_metrics", {})
+    }
+    picked = select_best({k: r["val_metrics"][SELECT_ON] for k, r in hio_family.items()}, SELECT_ON, 0)
+    hio = hio_family[picked.name] if picked else None
     measured, note = conditions(hio)
     hio_name = hio["method"] if hio else "hio"
     goals.append(
