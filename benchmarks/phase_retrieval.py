@@ -569,6 +569,11 @@ def table_row(row: dict[str, Any]) -> list[str]:
     ]
 
 
+def not_run_row(title: str) -> list[str]:
+    """The table row of ours where the data set is download code only here (no offline copy)."""
+    return ["ours: not run", "–", "–", *["–"] * (len(COLUMNS) - 4), f"{title}: download code only here"]
+
+
 def markdown(
     rows: list[dict[str, Any]],
     selections: dict[str, list[str]],
@@ -613,7 +618,8 @@ def markdown(
             lines.append("")
         if missing:
             lines += [missing, ""]
-        lines += markdown_table(COLUMNS, [table_row(r) for r in [*ours, *cited]])
+        not_run = [not_run_row(title)] if missing else []
+        lines += markdown_table(COLUMNS, [*not_run, *(table_row(r) for r in [*ours, *cited])])
         for row in ours:
             if "refinement_adds" in row:
                 adds = ", ".join(f"{k} {v:+.4f}" for k, v in row["refinement_adds"].items())

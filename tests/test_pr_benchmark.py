@@ -93,3 +93,10 @@ def test_the_hio_target_judges_the_hio_variant_chosen_on_validation():
         g for g in goals if g["target"].startswith("fashion_mnist: classical HIO") and "SSIM" in g["target"]
     )
     assert "hio_shrinkwrap" in hio["target"] and hio["value"] == 0.34 and hio["met"] is False  # goal 0.44
+
+
+def test_a_table_without_our_data_says_so_in_a_row():
+    text = bench.markdown(bench.PUBLISHED, {}, [], {"fig1_path": "fig1.png"}, "full", "python x")
+    emnist = text.split("## Table III")[1].split("## Table IV")[0]
+    assert "| ours: not run |" in emnist and "EMNIST (balanced): download code only here" in emnist
+    assert emnist.count("(published)") == 4
