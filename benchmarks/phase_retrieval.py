@@ -231,8 +231,10 @@ METHODS = [
     classical(
         "hio_shrinkwrap",
         "hio",
-        "HIO with shrink-wrap support (every 20 iterations) and the mean of the 2 best restarts",
-        ("model.shrinkwrap_every=20", "model.average_best=2"),
+        "HIO with shrink-wrap support (every 20 iterations, threshold 0.2) and the mean of the 2 best "
+        "restarts (threshold chosen on 64 validation images, 4 restarts of 500: SSIM (paper) 0.373 / MSE "
+        "0.066 against 0.344 / 0.076 at 0.1)",
+        ("model.shrinkwrap_every=20", "model.shrinkwrap_threshold=0.2", "model.average_best=2"),
     ),
     classical("er", "er", "ER (Gerchberg-Saxton / Fienup) from random phases, box support, x in [0, 1]"),
     classical("raar", "raar", "RAAR (Luke 2005) from random phases, box support, x in [0, 1]"),
