@@ -21,9 +21,11 @@ from operators.degradation import make_lr, mod_crop
 from tests.conftest import ROOT, compose_config
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import harness.quality
 from harness import (
     PRECISIONS,
     RunMetrics,
+    cached_run_metrics,
     conv_gflop,
     load_net,
     markdown_table,
@@ -33,6 +35,7 @@ from harness import (
     reusable,
     run_metrics,
     run_test,
+    select_best,
     split_test_metrics,
     target,
     targets_markdown,
@@ -195,4 +198,39 @@ def test_targets_and_tables_in_markdown():
         "| loss | 0.20 | **no** |",
         "| never | – | not run |",
     ]
+    quick = target("ssim ≥ 0.86", 0.9, 0.86, measured=False, note="quick mode: n = 300")
+    assert quick["met"] is None and quick["value"] == 0.9  # shown, not judged: other conditions
+    assert targets_markdown([goals[0], quick], unmeasured="not measured") == [
+        "| target | value | met | note |",
+        "|---|---|---|---|",
+        "| psnr | 31.00 | yes |  |",
+        "| ssim ≥ 0.86 | 0.90 | not measured | quick mode: n = 300 |",
+    ]
     assert markdown_table(["a", "b"], [[1, "x"]]) == ["| a | b |", "|---|---|", "| 1 | x |"]
+
+
+# -- selection on validation ---------------------------------------------------------------------------
+def test_the_headline_is_the_best_validation_score_and_says_so():
+    chosen = select_best({"a": 0.80, "b": 0.86, "c": 0.86}, "ssim_paper", n=2000)
+    assert (chosen.name, chosen.value, chosen.runner_up) == ("b", 0.86, "c")  # a tie goes to the first
+    assert "`b`, chosen on validation (ssim_paper 0.8600 on 2000 validation images" in chosen.describe("best")
+    assert select_best({"a": 0.01, "b": 0.02}, "mse", n=10, higher_is_better=False).name == "a"
+    assert select_best({}, "mse", n=10) is None
+
+
+def test_metrics_with_overrides_are_asked_once_per_finished_run(tmp_path, monkeypatch):
+    (tmp_path / "metrics.json").write_text(json.dumps({"tested_checkpoint": "a.ckpt"}))
+    calls = []
+
+    def fake_run_metrics(run_dir, overrides):
+        calls.append(dict(overrides))
+        return RunMetrics({"": {"ssim_paper": 0.5 + len(calls)}}, {"": 300})
+
+    monkeypatch.setattr(harness.quality, "run_metrics", fake_run_metrics)
+    val = {"data.test_split": "val", "data.test_size": 300}
+    assert cached_run_metrics(tmp_path, val).of() == {"ssim_paper": 1.5}
+    assert cached_run_metrics(tmp_path, val) == RunMetrics({"": {"ssim_paper": 1.5}}, {"": 300})
+    assert cached_run_metrics(tmp_path, {"data.test_size": 10}).of() == {"ssim_paper": 2.5}
+    assert len(calls) == 2  # the second call came from the cache
+    (tmp_path / "metrics.json").write_text(json.dumps({"tested_checkpoint": "b.ckpt"}))  # retrained
+    assert cached_run_metrics(tmp_path, val).of() == {"ssim_paper": 3.5}

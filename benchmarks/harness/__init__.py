@@ -7,7 +7,11 @@ Quality (:mod:`.quality`): every figure comes from the task's own test step, nev
 :func:`read_test_metrics` reads a finished run's ``metrics.json`` (by test set, with each set's n);
 :func:`run_test` runs ``stage=test`` of a finished run in this process, with config overrides (e.g. another
 input degradation), fewer test batches (quick modes), or a variant net in the trained net's place;
-:func:`run_metrics` picks the one of the two that gives what is asked.
+:func:`run_metrics` picks the one of the two that gives what is asked; :func:`cached_run_metrics` keeps
+what a run's test step gave with overrides (e.g. on its validation images) in the run dir.
+
+Selection (:mod:`.selection`): :func:`select_best` chooses a headline variant on validation figures
+(:class:`Selection` says which, on what, among which), whose test row is then reported.
 :func:`load_run` / :func:`load_net` (from :mod:`framework.export`) give a run's module / net.
 
 Speed (:mod:`.speed`): :func:`precision_variants` (fp32, bf16 autocast, channels-last, ONNX Runtime fp32,
@@ -33,6 +37,7 @@ from framework.export import OnnxNet, load_net, load_run
 
 from .quality import (
     RunMetrics,
+    cached_run_metrics,
     read_test_metrics,
     run_config,
     run_metrics,
@@ -40,6 +45,7 @@ from .quality import (
     split_test_metrics,
 )
 from .runs import RESULTS, ROOT, finished_checkpoint, reusable, run_experiment, say
+from .selection import Selection, select_best
 from .speed import (
     BF16,
     CHANNELS_LAST,
@@ -84,7 +90,9 @@ __all__ = [
     "ChannelsLast",
     "OnnxNet",
     "RunMetrics",
+    "Selection",
     "Timed",
+    "cached_run_metrics",
     "conv_gflop",
     "conv_peak",
     "finished_checkpoint",
@@ -105,6 +113,7 @@ __all__ = [
     "run_metrics",
     "run_test",
     "say",
+    "select_best",
     "split_test_metrics",
     "target",
     "targets_markdown",

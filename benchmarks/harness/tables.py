@@ -93,23 +93,38 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list
     return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
 
-def target(name: str, value: float | None, goal: float, higher: bool = True) -> dict[str, Any]:
-    """A target row: ``value`` against ``goal`` (met when ≥ it, or ≤ it when not ``higher``; None: the
-    value was not measured)."""
-    met = None if value is None else (value >= goal if higher else value <= goal)
-    return {"target": name, "value": value, "goal": goal, "met": met}
+def target(
+    name: str,
+    value: float | None,
+    goal: float | None,
+    higher: bool = True,
+    measured: bool = True,
+    note: str = "",
+) -> dict[str, Any]:
+    """A target row: ``value`` against ``goal`` (met when ≥ it, or ≤ it when not ``higher``). ``met`` is None
+    (not measured) when there is no value or goal, or when ``measured`` is False: a value taken under other
+    conditions than the target's (a quick run, fewer images), shown but not judged; ``note`` says why."""
+    judged = measured and value is not None and goal is not None
+    met = (value >= goal if higher else value <= goal) if judged else None
+    row = {"target": name, "value": value, "goal": goal, "met": met}
+    return {**row, "note": note} if note else row
 
 
-def targets_markdown(goals: Sequence[Mapping[str, Any]], value_format: str = "{:.2f}") -> list[str]:
-    """The lines of a target / value / met table of :func:`target` rows."""
-    met = {True: "yes", False: "**no**", None: "not run"}
+def targets_markdown(
+    goals: Sequence[Mapping[str, Any]], value_format: str = "{:.2f}", unmeasured: str = "not run"
+) -> list[str]:
+    """The lines of a target / value / met table of :func:`target` rows (``unmeasured`` where ``met`` is
+    None; a note column when one has a note)."""
+    met = {True: "yes", False: "**no**", None: unmeasured}
+    notes = any(goal.get("note") for goal in goals)
     return markdown_table(
-        ("target", "value", "met"),
+        ("target", "value", "met", *(("note",) if notes else ())),
         [
             (
                 goal["target"],
                 "–" if goal["value"] is None else value_format.format(goal["value"]),
                 met[goal["met"]],
+                *((goal.get("note", ""),) if notes else ()),
             )
             for goal in goals
         ],
