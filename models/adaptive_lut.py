@@ -36,6 +36,8 @@ each of the three input axes, weighted ``λ_s = 1e-4``, ``λ_m = 10``; see :func
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -43,14 +45,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from PIL.ImageFilter import Color3DLUT
+    from PIL.Image import Image
+    from PIL.ImageFilter import Color3DLUT, Filter
 
 __all__ = [
     "AdaptiveLUT",
+    "Lut3dTransform",
     "ThumbnailCNN",
     "adaptive_lut",
     "adaptive_lut_small",
     "apply_lut",
+    "filter_in_bands",
     "fuse_luts",
     "identity_lut",
     "lut_monotonicity",
@@ -159,6 +164,13 @@ def thumbnail(x: Tensor, size: int) -> Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
+NORMS: dict[str, type[nn.Module]] = {
+    "instance": nn.InstanceNorm2d,
+    "batch": nn.BatchNorm2d,
+    "none": nn.Identity,
+}
+
+
 class ThumbnailCNN(nn.Module):
     """The paper's weight predictor: thumbnail → ``out_features`` numbers per image, (B, 3, H, W) → (B, F).
 
@@ -172,6 +184,8 @@ class ThumbnailCNN(nn.Module):
         thumb_size: side of the square thumbnail, a multiple of 32.
         widths: the five conv widths (the paper: 16, 32, 64, 128, 128).
         dropout: dropout before the last conv (the paper: 0.5).
+        norm: the normalisation after the first four convs: ``"instance"`` (the paper's), ``"batch"`` or
+            ``"none"``.
     """
 
     def __init__(
@@ -180,6 +194,7 @@ class ThumbnailCNN(nn.Module):
         thumb_size: int = 256,
         widths: Sequence[int] = (16, 32, 64, 128, 128),
         dropout: float = 0.5,
+        norm: str = "instance",
     ) -> None:
         super().__init__()
         widths = tuple(widths)
@@ -191,19 +206,21 @@ class ThumbnailCNN(nn.Module):
             raise ValueError(f"widths must be five positive conv widths, got {widths}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
         self.thumb_size = thumb_size
         layers: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip((3, *widths[:-1]), widths, strict=True)):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
-            if i < len(widths) - 1:
-                layers.append(nn.InstanceNorm2d(c_out, affine=True))
+            if i < len(widths) - 1 and norm != "none":
+                layers.append(NORMS[norm](c_out, affine=True))
         layers += [nn.Dropout(dropout), nn.Conv2d(widths[-1], out_features, thumb_size // 32)]
         self.body = nn.Sequential(*layers)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_normal_(m.weight)
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.InstanceNorm2d):
+            elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
@@ -257,6 +274,7 @@ class AdaptiveLUT(nn.Module):
         self.n_luts = n_luts
         self.lut_size = lut_size
         self.smooth_from_init = smooth_from_init
+        self.thumb_size = thumb_size  # the side of the thumbnail the weights are predicted from
         self.backbone = ThumbnailCNN(n_luts, thumb_size, widths, dropout)
         nn.init.constant_(self.backbone.head.bias, 1.0)
         if head_init == "identity":
@@ -274,13 +292,20 @@ class AdaptiveLUT(nn.Module):
         """The image's LUT ``Σ_n w_n φ_n``, (B, N) → (B, 3, D, D, D)."""
         return fuse_luts(weights, self.basis)
 
-    def forward_with_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The corrected images and the predicted weights (for :meth:`regularisation`)."""
+    def forward_with_weights(self, x: Tensor, at: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The corrected images and the predicted weights (for :meth:`regularisation`); ``at`` (B, 3, h, w):
+        colours to apply each image's LUT to instead of ``x`` itself (e.g. a sample of its pixels)."""
         weights = self.predict_weights(x)
-        return apply_lut(x, self.fused_lut(weights)), weights
+        return apply_lut(x if at is None else at, self.fused_lut(weights)), weights
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_with_weights(x)[0]
+    def forward(self, x: Tensor, at: Tensor | None = None) -> Tensor:
+        """``x`` (or ``at``, see :meth:`forward_with_weights`) corrected by the LUT predicted from ``x``."""
+        return self.forward_with_weights(x, at)[0]
+
+    def global_transforms(self, x: Tensor) -> list[Lut3dTransform]:
+        """Each image's fused LUT, predicted from its thumbnail, to apply at any resolution: (B, 3, H, W)
+        (any size: it is thumbnailed first) → B transforms."""
+        return [Lut3dTransform(lut) for lut in self.fused_lut(self.predict_weights(x))]
 
     def regularisation(
         self, weights: Tensor, lambda_smooth: float = 1e-4, lambda_monotonicity: float = 10.0
@@ -300,8 +325,10 @@ def lut_to_pil_filter(lut: Tensor) -> Color3DLUT:
     """A Pillow ``ImageFilter.Color3DLUT`` of one LUT (3, D, D, D), for 8-bit photos: ``image.filter(f)``.
 
     Pillow's table runs red fastest, then green, then blue, i.e. ``lut[c, b, g, r]`` channels-last. Pillow
-    interpolates trilinearly in 16-bit fixed point and rounds to 8 bit: within one grey level of
-    :func:`apply_lut` followed by rounding. Values are clamped to [0, 1] first.
+    interpolates trilinearly in 16-bit fixed point (node values as int16 in units of 1 / (255 · 64), so
+    about [−2, 2] is representable) and clips and rounds the result to 8 bit: within one grey level of
+    :func:`apply_lut` followed by clamping to [0, 1] and rounding. Node values are clamped to [−2, 2] first
+    (not to [0, 1], which would change the colours interpolated next to a node beyond the range).
     """
     from PIL import ImageFilter
 
@@ -311,8 +338,46 @@ def lut_to_pil_filter(lut: Tensor) -> Color3DLUT:
             raise ValueError(f"lut_to_pil_filter takes one LUT, got a batch of {lut.shape[0]}")
         lut = lut[0]
     size = lut.shape[-1]
-    table = lut.detach().clamp(0.0, 1.0).permute(1, 2, 3, 0).reshape(-1).cpu().double().tolist()
+    table = lut.detach().clamp(-2.0, 2.0).permute(1, 2, 3, 0).reshape(-1).cpu().double().numpy()
     return ImageFilter.Color3DLUT(size, table)
+
+
+def filter_in_bands(image: Image, image_filter: Filter, threads: int = 2) -> Image:
+    """``image.filter(image_filter)`` for a point-wise filter, on ``threads`` horizontal bands at once.
+
+    Pillow's colour-LUT loop releases the GIL (``ImagingSectionEnter`` in ``libImaging/ColorLUT.c``), so
+    bands filtered in threads run on separate cores; cropping and pasting the bands copies the image twice.
+    Exact: a point-wise filter gives the same pixels band by band."""
+    from PIL import Image as PILImage
+
+    width, height = image.size
+    threads = max(1, min(int(threads), height))
+    if threads == 1:
+        return image.filter(image_filter)
+    boxes = [(0, i * height // threads, width, (i + 1) * height // threads) for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        bands = list(pool.map(lambda box: image.crop(box).filter(image_filter), boxes))
+    out = PILImage.new(image.mode, image.size)
+    for box, band in zip(boxes, bands, strict=True):
+        out.paste(band, box[:2])
+    return out
+
+
+@dataclass(frozen=True)
+class Lut3dTransform:
+    """One image's global colour transform, a 3D LUT (3, D, D, D): :meth:`apply` on float tensors (training,
+    test), :meth:`apply_pil` on an 8-bit RGB photo (Pillow's ``Color3DLUT``, C, within one grey level of
+    :meth:`apply` followed by rounding; the path ``stage=predict`` takes at full resolution)."""
+
+    lut: Tensor
+
+    def apply(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) → (B, 3, H, W), not clamped."""
+        return apply_lut(x, self.lut)
+
+    def apply_pil(self, image: Image, threads: int = 2) -> Image:
+        """An RGB PIL image → the corrected RGB PIL image (8 bit), on ``threads`` cores."""
+        return filter_in_bands(image, lut_to_pil_filter(self.lut), threads)
 
 
 def adaptive_lut() -> AdaptiveLUT:
