@@ -164,6 +164,44 @@ def thumbnail(x: Tensor, size: int) -> Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
+def colour_histogram(x: Tensor, bins: int) -> Tensor:
+    """Per-channel histograms of images in [0, 1] and their cumulative sums, each channel's summing to 1:
+    (B, C, H, W) → (B, 2 · C · bins), ``[hist_c0, …, cdf_c0, …]``; values outside [0, 1] fall in the end bins.
+    No gradient (a count)."""
+    b, c = x.shape[:2]
+    index = (x.detach().flatten(2) * bins).long().clamp_(0, bins - 1)
+    counts = torch.zeros(b, c, bins, dtype=x.dtype, device=x.device)
+    counts.scatter_add_(2, index, torch.ones_like(index, dtype=x.dtype))
+    hist = counts / index.shape[-1]
+    return torch.cat([hist.flatten(1), hist.cumsum(-1).flatten(1)], dim=1)
+
+
+class HistogramBranch(nn.Module):
+    """Global colour statistics → ``out_features``: :func:`colour_histogram` of the thumbnail (``bins`` per
+    channel, and the cumulative histograms), then Linear → LeakyReLU(0.2) → Linear (zero-initialised, so it
+    adds nothing at first). (B, 3, H, W) → (B, out_features).
+
+    Why (ours, not the paper's): a global colour transform is chiefly a function of the image's colour
+    distribution, which the CNN must otherwise infer; and the paper's CNN, whose convs start with zero biases
+    and are each followed by LeakyReLU and InstanceNorm, is blind at initialisation to a global gain of the
+    input (the normalisation divides it out), i.e. to exposure, the first thing a correction must see.
+    """
+
+    def __init__(self, out_features: int, bins: int = 32, hidden: int = 64) -> None:
+        super().__init__()
+        if bins < 2 or hidden < 1:
+            raise ValueError(f"need bins >= 2 and hidden >= 1, got bins={bins}, hidden={hidden}")
+        self.bins = bins
+        self.mlp = nn.Sequential(
+            nn.Linear(6 * bins, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, out_features)
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mlp(colour_histogram(x, self.bins))
+
+
 NORMS: dict[str, type[nn.Module]] = {
     "instance": nn.InstanceNorm2d,
     "batch": nn.BatchNorm2d,
@@ -186,6 +224,8 @@ class ThumbnailCNN(nn.Module):
         dropout: dropout before the last conv (the paper: 0.5).
         norm: the normalisation after the first four convs: ``"instance"`` (the paper's), ``"batch"`` or
             ``"none"``.
+        histogram_bins: > 0 adds a :class:`HistogramBranch` of the thumbnail with that many bins per
+            channel to the output (ours); 0: the paper's CNN alone.
     """
 
     def __init__(
@@ -195,6 +235,7 @@ class ThumbnailCNN(nn.Module):
         widths: Sequence[int] = (16, 32, 64, 128, 128),
         dropout: float = 0.5,
         norm: str = "instance",
+        histogram_bins: int = 0,
     ) -> None:
         super().__init__()
         widths = tuple(widths)
@@ -216,7 +257,8 @@ class ThumbnailCNN(nn.Module):
                 layers.append(NORMS[norm](c_out, affine=True))
         layers += [nn.Dropout(dropout), nn.Conv2d(widths[-1], out_features, thumb_size // 32)]
         self.body = nn.Sequential(*layers)
-        for m in self.modules():
+        self.histogram = HistogramBranch(out_features, histogram_bins) if histogram_bins > 0 else None
+        for m in self.body.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_normal_(m.weight)
                 nn.init.zeros_(m.bias)
@@ -232,7 +274,9 @@ class ThumbnailCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected an RGB batch (B, 3, H, W), got {tuple(x.shape)}")
-        return self.body(thumbnail(x, self.thumb_size)).flatten(1)
+        thumb = thumbnail(x, self.thumb_size)
+        out = self.body(thumb).flatten(1)
+        return out if self.histogram is None else out + self.histogram(thumb)
 
 
 class AdaptiveLUT(nn.Module):
@@ -241,19 +285,25 @@ class AdaptiveLUT(nn.Module):
     Args:
         n_luts: number of basis LUTs N (the paper: 3).
         lut_size: nodes per axis D (the paper: 33).
-        thumb_size, widths, dropout: the weight predictor, :class:`ThumbnailCNN`.
+        thumb_size, widths, dropout, norm, histogram_bins: the weight predictor, :class:`ThumbnailCNN`.
         smooth_from_init: measure smoothness on ``φ_n − φ_n(init)`` (so ``φ_1``, initialised to the identity,
             pays nothing for being the identity; the zero-initialised others are unchanged); ``False`` is the
             paper's ``TV(φ_n)``, which also penalises the identity's slope by ``(D + 1) / (D − 1)³``.
-        head_init: ``"identity"`` (the head's weights 0, so ``w = 1`` and the model starts as the identity) or
-            ``"paper"`` (Xavier-normal head weights: ``w_1`` starts at about 1 ± 0.8 per image, a random
-            brightness change, noisier still under dropout).
+        head_init: ``"identity"`` (the model starts as the identity, below) or ``"paper"`` (Xavier-normal head
+            weights and biases 1: ``w_1`` starts at about 1 ± 0.8 per image, a random brightness change,
+            noisier still under dropout).
 
-    Init: ``φ_1`` = identity, the others 0, the head's bias 1 (the paper's), so the output is ``w_1 · x`` at
-    first. We default to ``head_init="identity"``: teaching the model to undo a fixed −1 EV shift on 24 T91
-    photos (96 px, batch 8, Adam 1e-3, 300 steps) took the held-out PSNR from 17.9 to 28.3 dB with it and
-    only to 22.1 dB, erratically, with the paper's head. The output is not clamped (clamping would stop the
-    gradient of pixels pushed past 0 or 1): clamp where a photo is written or measured.
+    Init: ``φ_1`` = identity, the others 0 (the paper's). ``head_init="identity"``: the head predicting
+    ``w_1`` starts at weights 0 and bias 1, so ``w_1 = 1`` and the output is the input; the heads of
+    ``w_2 … w_N`` start at bias 0 and weights ~ N(0, 1e-4), so each ``w_n`` is a small, different function of
+    the image.
+    That breaks the symmetry of the zero-initialised LUTs: with equal heads (all weights 0, all biases 1,
+    as we first had it) ``φ_2 … φ_N`` and their heads receive identical gradients at every step and stay
+    equal forever (measured: ``w_2 = w_3`` to all digits after 216 steps), so N LUTs act as 2. Teaching the
+    model to undo a fixed −1 EV shift on 24 T91 photos (96 px, batch 8, Adam 1e-3, 300 steps) took the
+    held-out PSNR from 17.9 to 28.3 dB with an identity start and only to 22.1 dB, erratically, with the
+    paper's head. The output is not clamped (clamping would stop the gradient of pixels pushed past 0 or 1):
+    clamp where a photo is written or measured.
     """
 
     def __init__(
@@ -265,6 +315,8 @@ class AdaptiveLUT(nn.Module):
         dropout: float = 0.5,
         smooth_from_init: bool = True,
         head_init: str = "identity",
+        norm: str = "instance",
+        histogram_bins: int = 0,
     ) -> None:
         super().__init__()
         if n_luts < 1:
@@ -275,10 +327,14 @@ class AdaptiveLUT(nn.Module):
         self.lut_size = lut_size
         self.smooth_from_init = smooth_from_init
         self.thumb_size = thumb_size  # the side of the thumbnail the weights are predicted from
-        self.backbone = ThumbnailCNN(n_luts, thumb_size, widths, dropout)
-        nn.init.constant_(self.backbone.head.bias, 1.0)
+        self.backbone = ThumbnailCNN(n_luts, thumb_size, widths, dropout, norm, histogram_bins)
+        head = self.backbone.head
+        nn.init.constant_(head.bias, 1.0)
         if head_init == "identity":
-            nn.init.zeros_(self.backbone.head.weight)
+            with torch.no_grad():
+                head.bias[1:] = 0.0
+                head.weight[0] = 0.0
+                head.weight[1:].normal_(0.0, 1e-4)
         init = torch.zeros(n_luts, 3, lut_size, lut_size, lut_size)
         init[0] = identity_lut(lut_size)
         self.basis = nn.Parameter(init.clone())

@@ -137,7 +137,8 @@ class CurveNet(nn.Module):
     Args:
         n_iterations: curve iterations n (Zero-DCE: 8).
         color_matrix: also predict ``M = I + ΔM`` (9 more numbers), applied after the curves.
-        thumb_size, widths, dropout: the predictor, :class:`~models.adaptive_lut.ThumbnailCNN`.
+        thumb_size, widths, dropout, norm, histogram_bins: the predictor,
+            :class:`~models.adaptive_lut.ThumbnailCNN`.
         lut_size: points of the sampled curve used at full resolution (module docstring); ``None`` evaluates
             the exact iteration at every pixel.
 
@@ -153,6 +154,8 @@ class CurveNet(nn.Module):
         widths: Sequence[int] = (16, 32, 64, 128, 128),
         dropout: float = 0.5,
         lut_size: int | None = 4096,
+        norm: str = "instance",
+        histogram_bins: int = 0,
     ) -> None:
         super().__init__()
         if n_iterations < 1:
@@ -164,7 +167,7 @@ class CurveNet(nn.Module):
         self.lut_size = lut_size
         self.thumb_size = thumb_size  # the side of the thumbnail the weights are predicted from
         self.backbone = ThumbnailCNN(
-            3 * n_iterations + (9 if color_matrix else 0), thumb_size, widths, dropout
+            3 * n_iterations + (9 if color_matrix else 0), thumb_size, widths, dropout, norm, histogram_bins
         )
         nn.init.zeros_(self.backbone.head.weight)
         nn.init.zeros_(self.backbone.head.bias)

@@ -153,6 +153,7 @@ def test_a_global_net_predicts_through_the_8bit_transform(tmp_path, single_threa
     with torch.no_grad():
         module.net.basis[1].copy_(identity_lut(33) ** 0.6 - identity_lut(33))
         module.net.backbone.head.weight.normal_(0.0, 0.002)
+        module.net.backbone.head.bias.copy_(torch.tensor([1.0, 1.0, 0.0]))  # w_2 ≈ 1: brighten
     _sideways_phone_photo(tmp_path)
     photo = load_image(tmp_path / "phone.jpg")[None]
     with torch.no_grad():
