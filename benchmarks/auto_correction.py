@@ -192,6 +192,7 @@ def speed_rows(nets: dict[str, nn.Module], rounds: int, trained: set[str]) -> li
             "rounds": rounds,
             "load_average": f"{before} / {after}",
             "trained": name in trained or name not in LEARNED,
+            "params": sum(p.numel() for p in nets[name].parameters()),  # an untrained stand-in's too
             "metrics": {"ms": round(1000 * s, 1)},
         }
         for (name, variant), s in seconds.items()
@@ -361,6 +362,7 @@ def main() -> None:
     mode = "full" if args.full else "quick"
     name = NAME if args.full else f"{NAME}_quick"
     command = f"python benchmarks/{NAME}.py" + (" --full" if args.full else " --quick")
+    command += " --no-train" if args.no_train else ""  # its learned rows are missing, say why
     bench_dir = ROOT / "outputs" / "bench" / NAME / ("" if args.full else "quick")
     only = set(filter(None, args.only.split(",")))
 
