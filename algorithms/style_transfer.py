@@ -19,11 +19,19 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from losses.style import StyleTransferLoss, gram_matrix, style_loss
 
-__all__ = ["INITS", "OPTIMIZERS", "Stylised", "fast_style", "gatys"]
+__all__ = [
+    "INITS",
+    "OPTIMIZERS",
+    "FastStyleTransfer",
+    "GatysStyleTransfer",
+    "Stylised",
+    "fast_style",
+    "gatys",
+]
 
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
 INITS: tuple[str, ...] = ("content", "noise")
@@ -57,6 +65,28 @@ def _resize(image: Tensor, scale: float) -> Tensor:
     h, w = image.shape[-2:]
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def _gatys_settings(
+    steps: int | Sequence[int], optimizer: str, init: str, scales: Sequence[float], lr: float | None
+) -> tuple[tuple[float, ...], tuple[int, ...], float]:
+    """:func:`gatys`' arguments checked: (scales, steps per scale, lr); a ValueError names a bad one."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    scales = tuple(float(s) for s in scales)
+    if not scales or scales[0] <= 0 or scales[-1] != 1.0 or any(a >= b for a, b in pairwise(scales)):
+        raise ValueError(f"scales must increase in (0, 1] and end at 1.0, got {scales}")
+    steps_per_scale = (steps,) * len(scales) if isinstance(steps, int) else tuple(int(n) for n in steps)
+    if len(steps_per_scale) != len(scales) or any(n < 0 for n in steps_per_scale):
+        raise ValueError(
+            f"steps must be one int >= 0 or one per scale ({len(scales)} for scales={scales}), got {steps}"
+        )
+    lr = _DEFAULT_LR[optimizer] if lr is None else float(lr)
+    if lr <= 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    return scales, steps_per_scale, lr
 
 
 def gatys(
@@ -98,21 +128,7 @@ def gatys(
         "content", "style", ("tv")}`` of the loss at the start of that step.
     """
     _check_images(content, style)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    scales = tuple(float(s) for s in scales)
-    if not scales or scales[0] <= 0 or scales[-1] != 1.0 or any(a >= b for a, b in pairwise(scales)):
-        raise ValueError(f"scales must increase in (0, 1] and end at 1.0, got {scales}")
-    steps_per_scale = (steps,) * len(scales) if isinstance(steps, int) else tuple(steps)
-    if len(steps_per_scale) != len(scales) or any(n < 0 for n in steps_per_scale):
-        raise ValueError(
-            f"steps must be one int >= 0 or one per scale ({len(scales)} for scales={scales}), got {steps}"
-        )
-    lr = _DEFAULT_LR[optimizer] if lr is None else float(lr)
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    scales, steps_per_scale, lr = _gatys_settings(steps, optimizer, init, scales, lr)
 
     history: list[dict[str, float]] = []
     image: Tensor | None = None
@@ -159,9 +175,10 @@ def _optimise(
 
     def closure() -> Tensor:
         opt.zero_grad(set_to_none=True)
-        total, parts = loss(image, *targets)
+        total = loss(image, *targets)
         total.backward()
-        record.update({"total": total.item(), **{name: part.item() for name, part in parts.items()}})
+        parts = {name: part.item() for name, part in loss.last_parts.items()}
+        record.update({"total": total.item(), **parts})
         return total
 
     for _ in range(n_steps):
@@ -229,3 +246,87 @@ def fast_style(
             scale = grad.abs().flatten(1).mean(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
             image = (image - step * grad / scale).clamp(0.0, 1.0)
     return image.detach()
+
+
+def _autograd_copies(*images: Tensor) -> tuple[Tensor, ...]:
+    """Copies that autograd can use, also when the caller runs under ``torch.inference_mode`` (Lightning's
+    test and predict loops): tensors made in inference mode cannot be saved for backward, so they are cloned
+    outside it. Call inside ``torch.inference_mode(False)``."""
+    return tuple(image.clone() for image in images)
+
+
+class GatysStyleTransfer(nn.Module):
+    """:func:`gatys` as a parameter-free module, ``forward(content, style) → ŷ``: the optimisation runs in
+    ``forward`` (with gradients enabled even under ``no_grad`` / ``inference_mode``), so ``stage=test`` /
+    ``stage=predict`` run it with no checkpoint, like the classical phase-retrieval baselines.
+
+    Args:
+        loss: the objective ``α L_content + β L_style + γ L_tv`` (its weights and VGG layers).
+        steps, optimizer, init, scales, lr: as :func:`gatys` (``steps`` one int or one per scale).
+        seed: of the noise init (each call starts from the same noise).
+    """
+
+    def __init__(
+        self,
+        loss: StyleTransferLoss,
+        steps: int | Sequence[int] = 300,
+        optimizer: str = "lbfgs",
+        init: str = "content",
+        scales: Sequence[float] = (1.0,),
+        lr: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.scales, self.steps, self.lr = _gatys_settings(steps, optimizer, init, scales, lr)
+        self.loss, self.optimizer, self.init, self.seed = loss, optimizer, init, seed
+        self.last_history: list[dict[str, float]] = []
+
+    def forward(self, content: Tensor, style: Tensor) -> Tensor:
+        with torch.inference_mode(False), torch.enable_grad():
+            content, style = _autograd_copies(content, style)
+            generator = torch.Generator(device=content.device).manual_seed(self.seed)
+            result = gatys(
+                content, style, self.loss, self.steps, self.optimizer, self.init, self.scales, self.lr,
+                generator,
+            )  # fmt: skip
+        self.last_history = result.history
+        return result.image
+
+    def extra_repr(self) -> str:
+        return f"optimizer={self.optimizer!r}, init={self.init!r}, scales={self.scales}, steps={self.steps}"
+
+
+class FastStyleTransfer(nn.Module):
+    """:func:`fast_style` (the lecture's near-real-time mode) as a parameter-free module,
+    ``forward(content, style) → ŷ⁽ᵏ⁾``, gradients enabled inside as for :class:`GatysStyleTransfer`.
+
+    Args:
+        loss: supplies the VGG, the style layers and their weights (only its style term is used).
+        k: descent steps (0: the content image).
+        step: η, the mean change of a pixel per step.
+
+    Called again with the same style tensor (a fixed style at test / predict time), it reuses its Grams.
+    """
+
+    def __init__(self, loss: StyleTransferLoss, k: int = 2, step: float = 0.02) -> None:
+        super().__init__()
+        if k < 0 or isinstance(k, bool):
+            raise ValueError(f"k must be an int >= 0, got {k!r}")
+        if step <= 0:
+            raise ValueError(f"step (η) must be > 0, got {step}")
+        if loss.style_weight == 0:
+            raise ValueError("the fast mode needs a loss with style_weight > 0 (it builds the style layers)")
+        self.loss, self.k, self.step = loss, int(k), float(step)
+        self._style_grams: tuple[Tensor, dict[str, Tensor]] | None = None
+
+    def forward(self, content: Tensor, style: Tensor) -> Tensor:
+        with torch.inference_mode(False), torch.enable_grad():
+            cached = self._style_grams
+            if cached is None or cached[0] is not style:
+                (copy,) = _autograd_copies(style)
+                self._style_grams = cached = (style, self.loss.style_targets(copy))
+            (content,) = _autograd_copies(content)
+            return fast_style(content, cached[1], self.loss, self.k, self.step)
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, step={self.step}"

@@ -150,10 +150,12 @@ class StyleTransferLoss(nn.Module):
         style_layer_weights: w_j, one per style layer; ``None``: :func:`default_layer_weights`.
         weights, allow_download: the VGG19 weights (see :class:`~losses.perceptual.VGGFeatures`).
 
-    ``forward(pred, content, style)`` returns ``(total, parts)``: the scalar total and the unweighted batch
-    means ``parts = {"content", "style", "tv"}`` (a part only when its weight is > 0). ``content`` and
-    ``style`` are images (B or 1, 3, H, W) in [0, 1], or targets computed once by :meth:`content_targets` /
-    :meth:`style_targets`; ``style=None`` uses the style fixed by :meth:`set_style`.
+    ``forward(pred, content, style=None)`` returns the scalar total (batch mean) and keeps the unweighted
+    batch means of its parts in ``last_parts = {"content", "style", "tv"}`` (a part only when its weight is
+    > 0), as :class:`~losses.perceptual.PixelContentLoss` keeps ``last_terms``; :meth:`per_sample` gives
+    the same parts per image, (B,) each. ``content`` and ``style`` are images (B or 1, 3, H, W) in [0, 1], or
+    targets computed once by :meth:`content_targets` / :meth:`style_targets`; ``style=None`` uses the style
+    fixed by :meth:`set_style`.
     """
 
     def __init__(
@@ -203,6 +205,7 @@ class StyleTransferLoss(nn.Module):
                 )
             self.style_layer_weights = dict(zip(self.style_layers, style_layer_weights, strict=True))
         self._fixed_style: tuple[str, ...] = ()
+        self.last_parts: dict[str, Tensor] = {}
 
     def features(self, image: Tensor) -> dict[str, Tensor]:
         """All VGG layers this loss uses, one pass: (B, 3, H, W) in [0, 1] → ``{layer: φ_l}``."""
@@ -234,12 +237,17 @@ class StyleTransferLoss(nn.Module):
             self.register_buffer(f"style_gram_{name}", gram, persistent=False)
         self._fixed_style = self.style_layers
 
-    def forward(
+    def has_style(self) -> bool:
+        """Whether :meth:`set_style` fixed a style (``style=None`` is then allowed)."""
+        return bool(self._fixed_style)
+
+    def per_sample(
         self, pred: Tensor, content: Tensor | Targets | None, style: Tensor | Targets | None = None
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+    ) -> dict[str, Tensor]:
+        """The unweighted parts per image: ``{"content", "style", "tv"}`` → (B,) each (a part only when its
+        weight is > 0)."""
         features = self.vgg(pred)
         parts: dict[str, Tensor] = {}
-        total = torch.zeros((), device=pred.device)
         if self.content_weight > 0:
             if content is None:
                 raise ValueError("content is None but content_weight > 0: pass the content image")
@@ -247,8 +255,7 @@ class StyleTransferLoss(nn.Module):
             parts["content"] = sum(
                 (content_loss(features[name], targets[name]) for name in self.content_layers),
                 start=torch.zeros(pred.shape[0], device=pred.device),
-            ).mean()
-            total = total + self.content_weight * parts["content"]
+            )
         if self.style_weight > 0:
             if style is None:
                 if not self._fixed_style:
@@ -257,12 +264,22 @@ class StyleTransferLoss(nn.Module):
             else:
                 style_grams = self.style_targets(style) if isinstance(style, Tensor) else style
             grams = self._style_targets_from(features)
-            parts["style"] = style_loss(grams, style_grams, self.style_layer_weights).mean()
-            total = total + self.style_weight * parts["style"]
+            parts["style"] = style_loss(grams, style_grams, self.style_layer_weights)
         if self.tv_weight > 0:
-            parts["tv"] = total_variation_loss(pred).mean()
-            total = total + self.tv_weight * parts["tv"]
-        return total, parts
+            parts["tv"] = total_variation_loss(pred)
+        return parts
+
+    def weighted_total(self, parts: Mapping[str, Tensor]) -> Tensor:
+        """``α content + β style + γ tv`` of parts from :meth:`per_sample` (per image) or their means."""
+        weights = {"content": self.content_weight, "style": self.style_weight, "tv": self.tv_weight}
+        return sum(weights[name] * value for name, value in parts.items())  # type: ignore[return-value]
+
+    def forward(
+        self, pred: Tensor, content: Tensor | Targets | None, style: Tensor | Targets | None = None
+    ) -> Tensor:
+        parts = {name: value.mean() for name, value in self.per_sample(pred, content, style).items()}
+        self.last_parts = {name: value.detach() for name, value in parts.items()}
+        return self.weighted_total(parts)
 
     def extra_repr(self) -> str:
         return (

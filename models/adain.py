@@ -162,10 +162,14 @@ class AdaINStyleTransfer(nn.Module):
         decoder_width, decoder_padding: the decoder's hidden-width multiplier and padding (see
             :class:`AdaINDecoder`).
         eps: variance epsilon of AdaIN and the style statistics.
+        style_weight: λ of the training loss ``L_c + λ L_s`` (the paper: 10).
+        alpha: the default content/style trade-off α of ``forward`` (1: full style).
 
-    ``forward(content, style, alpha)`` → the stylised image (B, 3, H, W) clamped to [0, 1], at the content's
-    size; ``style`` is an image (1 or B, 3, H', W') or its features from :meth:`encode` (to reuse).
-    The encoder is frozen and left out of ``state_dict()`` (only the decoder is trained and saved).
+    ``forward(content, style, alpha=None)`` → the stylised image (B, 3, H, W) clamped to [0, 1], at the
+    content's size; ``style`` is an image (1 or B, 3, H', W') or its features from :meth:`encode`. Called
+    again with the same style tensor outside training (a fixed style at test / predict time), it reuses the
+    style's features. The encoder is frozen and left out of ``state_dict()`` (only the decoder is trained and
+    saved).
     """
 
     def __init__(
@@ -176,15 +180,22 @@ class AdaINStyleTransfer(nn.Module):
         decoder_width: float = 1.0,
         decoder_padding: str = "reflect",
         eps: float = 1e-5,
+        style_weight: float = 10.0,
+        alpha: float = 1.0,
     ) -> None:
         super().__init__()
+        if style_weight < 0:
+            raise ValueError(f"style_weight (λ) must be >= 0, got {style_weight}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         loaded = load_vgg_weights(vgg_weights, allow_download)
         if layer is None:
             layer = "relu4_1" if loaded.has_deep_layers else "relu3_1"
         if layer not in _ENCODER_LAYERS:
             raise ValueError(f"layer must be one of {tuple(_ENCODER_LAYERS)} or None, got {layer!r}")
         self.layer = layer
-        self.eps = eps
+        self.eps, self.style_weight, self.alpha = eps, float(style_weight), float(alpha)
+        self._style_cache: tuple[Tensor, list[Tensor]] | None = None
         self.encoder = VGGFeatures(_ENCODER_LAYERS[layer], loaded)
         self.decoder = AdaINDecoder(layer, decoder_width, decoder_padding)
 
@@ -203,22 +214,34 @@ class AdaINStyleTransfer(nn.Module):
     def _sizes(feats: list[Tensor]) -> list[tuple[int, int]]:
         return [tuple(f.shape[-2:]) for f in feats[:-1]]
 
-    def forward(self, content: Tensor, style: Tensor | list[Tensor], alpha: float = 1.0) -> Tensor:
+    def _style_features(self, style: Tensor) -> list[Tensor]:
+        if self.training or torch.is_grad_enabled():
+            return self.encode(style)
+        cached = self._style_cache
+        if cached is None or cached[0] is not style:
+            self._style_cache = cached = (style, self.encode(style))
+        return cached[1]
+
+    def forward(self, content: Tensor, style: Tensor | list[Tensor], alpha: float | None = None) -> Tensor:
         content_feats = self.encode(content)
-        style_feats = self.encode(style) if isinstance(style, Tensor) else style
-        t = self._target(content_feats, style_feats, alpha)
+        style_feats = self._style_features(style) if isinstance(style, Tensor) else style
+        t = self._target(content_feats, style_feats, self.alpha if alpha is None else alpha)
         return self.decoder(t, self._sizes(content_feats)).clamp(0.0, 1.0)
 
     def training_losses(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
-        """One training evaluation: ``{"output": g(t) (unclamped), "content": L_c, "style": L_s}``."""
+        """One training evaluation: ``{"output": g(t) (unclamped), "content": L_c, "style": L_s,
+        "total": L_c + λ L_s}``."""
         content_feats = self.encode(content)
         with torch.no_grad():
             style_feats = self.encode(style)
             t = self._target(content_feats, style_feats, alpha)
         output = self.decoder(t, self._sizes(content_feats))
         output_feats = self.encode(output)
+        content_loss = adain_content_loss(output_feats[-1], t)
+        style_loss = adain_style_loss(output_feats, style_feats, self.eps)
         return {
             "output": output,
-            "content": adain_content_loss(output_feats[-1], t),
-            "style": adain_style_loss(output_feats, style_feats, self.eps),
+            "content": content_loss,
+            "style": style_loss,
+            "total": content_loss + self.style_weight * style_loss,
         }

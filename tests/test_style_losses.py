@@ -118,12 +118,15 @@ def test_offline_defaults_and_zero_losses_for_their_own_targets() -> None:
     assert loss.vgg.pretrained and set(loss.vgg.layers) == {"relu1_1", "relu2_1", "relu3_1"}
     content, style = _image(0), _image(1, (36, 28))
     # the style image itself: style loss 0; the content image itself: content loss 0
-    _, parts = loss(style, _image(2, (36, 28)), style)
-    assert parts["style"].item() == pytest.approx(0.0, abs=1e-6)
-    _, parts = loss(content, content, style)
+    loss(style, _image(2, (36, 28)), style)
+    assert loss.last_parts["style"].item() == pytest.approx(0.0, abs=1e-6)
+    loss(content, content, style)
+    parts = loss.last_parts
     assert parts["content"].item() == pytest.approx(0.0, abs=1e-6)
     assert parts["style"].item() > 0 and parts["tv"].item() > 0
-    total, parts = loss(_image(3), content, style)
+    total, parts = loss(_image(3), content, style), loss.last_parts
+    per_image = loss.per_sample(_image(3), content, style)
+    assert {name: value.shape for name, value in per_image.items()} == dict.fromkeys(parts, (1,))
     expected = parts["content"] + 10.0 * parts["style"] + 0.1 * parts["tv"]
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
 
@@ -132,24 +135,28 @@ def test_offline_defaults_and_zero_losses_for_their_own_targets() -> None:
 def test_precomputed_and_fixed_style_give_the_same_loss() -> None:
     loss = StyleTransferLoss(content_weight=0.5, style_weight=2.0)
     content, style, pred = _image(0, batch=2), _image(1, (30, 30)), _image(2, batch=2)
-    total, _ = loss(pred, content, style)
-    total_pre, _ = loss(pred, loss.content_targets(content), loss.style_targets(style))
+    total = loss(pred, content, style)
+    total_pre = loss(pred, loss.content_targets(content), loss.style_targets(style))
     loss.set_style(style)
-    total_fixed, _ = loss(pred, content)
+    assert loss.has_style()
+    total_fixed = loss(pred, content)
     assert total_pre.item() == pytest.approx(total.item(), rel=1e-6)
     assert total_fixed.item() == pytest.approx(total.item(), rel=1e-6)
     assert "style_gram_relu1_1" not in loss.state_dict()  # the fixed style is not checkpointed
     # per-sample style loss averaged over the batch: equal to the mean of the single-sample losses
-    singles = [loss(pred[i : i + 1], content[i : i + 1])[1]["style"] for i in range(2)]
-    assert loss(pred, content)[1]["style"].item() == pytest.approx(sum(singles).item() / 2, rel=1e-5)
+    singles = loss.per_sample(pred, content)["style"]
+    for i in range(2):
+        loss(pred[i : i + 1], content[i : i + 1])
+        assert loss.last_parts["style"].item() == pytest.approx(singles[i].item(), rel=1e-5)
+    loss(pred, content)
+    assert loss.last_parts["style"].item() == pytest.approx(singles.mean().item(), rel=1e-5)
 
 
 @needs_weights
 def test_gradient_reaches_the_image_and_not_the_vgg() -> None:
     loss = StyleTransferLoss(style_layers=("conv1_1", "relu2_1"), content_layers=("relu2_2",))
     pred = _image(0).requires_grad_(True)
-    total, _ = loss(pred, _image(1), _image(2))
-    total.backward()
+    loss(pred, _image(1), _image(2)).backward()
     assert pred.grad is not None and pred.grad.abs().sum() > 0
     assert all(p.grad is None for p in loss.parameters())
 
@@ -172,5 +179,5 @@ def test_bad_arguments_are_refused() -> None:
 
 def test_style_only_loss_needs_no_content() -> None:
     loss = StyleTransferLoss(content_weight=0.0, style_weight=1.0, style_layers=("relu1_1",))
-    total, parts = loss(_image(0), None, _image(1))
+    total, parts = loss(_image(0), None, _image(1)), loss.last_parts
     assert set(parts) == {"style"} and total.item() == pytest.approx(parts["style"].item())
