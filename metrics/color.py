@@ -7,11 +7,14 @@ to 8 bit first (``quantize=True``, as a written photo, and as the 3D-LUT paper's
 * ``psnr``: ``10 log10(1 / MSE)`` over the three channels and all pixels (torchmetrics
   ``peak_signal_noise_ratio``, ``data_range=1``);
 * ``ssim``: torchmetrics ``structural_similarity_index_measure`` on RGB, ``data_range=1``, Gaussian window
-  11 × 11, σ = 1.5, K1 = 0.01, K2 = 0.03, channels averaged (Wang et al., IEEE TIP 2004);
+  11 × 11, σ = 1.5, K1 = 0.01, K2 = 0.03, channels averaged (Wang et al., IEEE TIP 2004), computed in
+  float32 (its Gaussian filtering is a conv2d: 0.45 CPU-s for 8 images of 256² in float32, 5.4 in float64,
+  measured; the inputs are exact 8-bit levels either way);
 * ``delta_e00``: the mean over pixels of CIEDE2000 (CIE 142-2001; the formula as written out by Sharma, Wu,
   Dalal, "The CIEDE2000 color-difference formula: implementation notes, supplementary test data, and
   mathematical observations", Color Res. Appl. 30(1), 2005, Eq. 1-22) between the CIELAB values (D65, 2°;
-  kornia ``rgb_to_lab`` of the sRGB images), with ``kL = kC = kH = 1``.
+  kornia ``rgb_to_lab`` of the sRGB images), with ``kL = kC = kH = 1``, computed in float32 (2.6× faster
+  than float64, measured; the per-image means move by ~2e-7).
 
 Neither kornia (0.9) nor torchmetrics (1.9) has CIEDE2000; scikit-image's ``deltaE_ciede2000`` is NumPy only,
 so :func:`ciede2000` is our torch version, tested against scikit-image on random colours and against
@@ -55,9 +58,12 @@ def psnr(pred: Tensor, target: Tensor, quantize: bool = True) -> Tensor:
 
 
 def ssim(pred: Tensor, target: Tensor, quantize: bool = True) -> Tensor:
-    """RGB SSIM (Gaussian 11 × 11, σ = 1.5), data range 1: (B, 3, H, W) × 2 → (B,) float64."""
+    """RGB SSIM (Gaussian 11 × 11, σ = 1.5), data range 1, computed in float32 (module docstring):
+    (B, 3, H, W) × 2 → (B,) float64."""
     p, t = _prepare(pred, target, quantize)
-    return structural_similarity_index_measure(p, t, data_range=1.0, reduction="none")
+    return structural_similarity_index_measure(
+        p.float(), t.float(), data_range=1.0, reduction="none"
+    ).double()
 
 
 def ciede2000(
@@ -125,9 +131,11 @@ def ciede2000(
 
 
 def delta_e00(pred: Tensor, target: Tensor, quantize: bool = True) -> Tensor:
-    """Mean CIEDE2000 ΔE between two sRGB images (kornia ``rgb_to_lab``, D65): (B, 3, H, W) × 2 → (B,)."""
-    p, t = _prepare(pred, target, quantize)
-    return ciede2000(kornia.color.rgb_to_lab(p), kornia.color.rgb_to_lab(t)).flatten(1).mean(dim=1)
+    """Mean CIEDE2000 ΔE between two sRGB images (kornia ``rgb_to_lab``, D65), computed in float32:
+    (B, 3, H, W) × 2 → (B,) float64."""
+    p, t = (x.float() for x in _prepare(pred, target, quantize))
+    delta = ciede2000(kornia.color.rgb_to_lab(p), kornia.color.rgb_to_lab(t))
+    return delta.flatten(1).double().mean(dim=1)
 
 
 def color_metrics(pred: Tensor, target: Tensor, quantize: bool = True) -> dict[str, Tensor]:

@@ -36,6 +36,8 @@ each of the three input axes, weighted ``λ_s = 1e-4``, ``λ_m = 10``; see :func
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -43,14 +45,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from PIL.ImageFilter import Color3DLUT
+    from PIL.Image import Image
+    from PIL.ImageFilter import Color3DLUT, Filter
 
 __all__ = [
     "AdaptiveLUT",
+    "Lut3dTransform",
     "ThumbnailCNN",
     "adaptive_lut",
     "adaptive_lut_small",
     "apply_lut",
+    "filter_in_bands",
     "fuse_luts",
     "identity_lut",
     "lut_monotonicity",
@@ -159,6 +164,51 @@ def thumbnail(x: Tensor, size: int) -> Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
+def colour_histogram(x: Tensor, bins: int) -> Tensor:
+    """Per-channel histograms of images in [0, 1] and their cumulative sums, each channel's summing to 1:
+    (B, C, H, W) → (B, 2 · C · bins), ``[hist_c0, …, cdf_c0, …]``; values outside [0, 1] fall in the end bins.
+    No gradient (a count)."""
+    b, c = x.shape[:2]
+    index = (x.detach().flatten(2) * bins).long().clamp_(0, bins - 1)
+    counts = torch.zeros(b, c, bins, dtype=x.dtype, device=x.device)
+    counts.scatter_add_(2, index, torch.ones_like(index, dtype=x.dtype))
+    hist = counts / index.shape[-1]
+    return torch.cat([hist.flatten(1), hist.cumsum(-1).flatten(1)], dim=1)
+
+
+class HistogramBranch(nn.Module):
+    """Global colour statistics → ``out_features``: :func:`colour_histogram` of the thumbnail (``bins`` per
+    channel, and the cumulative histograms), then Linear → LeakyReLU(0.2) → Linear (zero-initialised, so it
+    adds nothing at first). (B, 3, H, W) → (B, out_features).
+
+    Why (ours, not the paper's): a global colour transform is chiefly a function of the image's colour
+    distribution, which the CNN must otherwise infer; and the paper's CNN, whose convs start with zero biases
+    and are each followed by LeakyReLU and InstanceNorm, is blind at initialisation to a global gain of the
+    input (the normalisation divides it out), i.e. to exposure, the first thing a correction must see.
+    """
+
+    def __init__(self, out_features: int, bins: int = 32, hidden: int = 64) -> None:
+        super().__init__()
+        if bins < 2 or hidden < 1:
+            raise ValueError(f"need bins >= 2 and hidden >= 1, got bins={bins}, hidden={hidden}")
+        self.bins = bins
+        self.mlp = nn.Sequential(
+            nn.Linear(6 * bins, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, out_features)
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mlp(colour_histogram(x, self.bins))
+
+
+NORMS: dict[str, type[nn.Module]] = {
+    "instance": nn.InstanceNorm2d,
+    "batch": nn.BatchNorm2d,
+    "none": nn.Identity,
+}
+
+
 class ThumbnailCNN(nn.Module):
     """The paper's weight predictor: thumbnail → ``out_features`` numbers per image, (B, 3, H, W) → (B, F).
 
@@ -172,6 +222,10 @@ class ThumbnailCNN(nn.Module):
         thumb_size: side of the square thumbnail, a multiple of 32.
         widths: the five conv widths (the paper: 16, 32, 64, 128, 128).
         dropout: dropout before the last conv (the paper: 0.5).
+        norm: the normalisation after the first four convs: ``"instance"`` (the paper's), ``"batch"`` or
+            ``"none"``.
+        histogram_bins: > 0 adds a :class:`HistogramBranch` of the thumbnail with that many bins per
+            channel to the output (ours); 0: the paper's CNN alone.
     """
 
     def __init__(
@@ -180,6 +234,8 @@ class ThumbnailCNN(nn.Module):
         thumb_size: int = 256,
         widths: Sequence[int] = (16, 32, 64, 128, 128),
         dropout: float = 0.5,
+        norm: str = "instance",
+        histogram_bins: int = 0,
     ) -> None:
         super().__init__()
         widths = tuple(widths)
@@ -191,19 +247,22 @@ class ThumbnailCNN(nn.Module):
             raise ValueError(f"widths must be five positive conv widths, got {widths}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
         self.thumb_size = thumb_size
         layers: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip((3, *widths[:-1]), widths, strict=True)):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
-            if i < len(widths) - 1:
-                layers.append(nn.InstanceNorm2d(c_out, affine=True))
+            if i < len(widths) - 1 and norm != "none":
+                layers.append(NORMS[norm](c_out, affine=True))
         layers += [nn.Dropout(dropout), nn.Conv2d(widths[-1], out_features, thumb_size // 32)]
         self.body = nn.Sequential(*layers)
-        for m in self.modules():
+        self.histogram = HistogramBranch(out_features, histogram_bins) if histogram_bins > 0 else None
+        for m in self.body.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_normal_(m.weight)
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.InstanceNorm2d):
+            elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
@@ -215,7 +274,9 @@ class ThumbnailCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected an RGB batch (B, 3, H, W), got {tuple(x.shape)}")
-        return self.body(thumbnail(x, self.thumb_size)).flatten(1)
+        thumb = thumbnail(x, self.thumb_size)
+        out = self.body(thumb).flatten(1)
+        return out if self.histogram is None else out + self.histogram(thumb)
 
 
 class AdaptiveLUT(nn.Module):
@@ -224,19 +285,25 @@ class AdaptiveLUT(nn.Module):
     Args:
         n_luts: number of basis LUTs N (the paper: 3).
         lut_size: nodes per axis D (the paper: 33).
-        thumb_size, widths, dropout: the weight predictor, :class:`ThumbnailCNN`.
+        thumb_size, widths, dropout, norm, histogram_bins: the weight predictor, :class:`ThumbnailCNN`.
         smooth_from_init: measure smoothness on ``φ_n − φ_n(init)`` (so ``φ_1``, initialised to the identity,
             pays nothing for being the identity; the zero-initialised others are unchanged); ``False`` is the
             paper's ``TV(φ_n)``, which also penalises the identity's slope by ``(D + 1) / (D − 1)³``.
-        head_init: ``"identity"`` (the head's weights 0, so ``w = 1`` and the model starts as the identity) or
-            ``"paper"`` (Xavier-normal head weights: ``w_1`` starts at about 1 ± 0.8 per image, a random
-            brightness change, noisier still under dropout).
+        head_init: ``"identity"`` (the model starts as the identity, below) or ``"paper"`` (Xavier-normal head
+            weights and biases 1: ``w_1`` starts at about 1 ± 0.8 per image, a random brightness change,
+            noisier still under dropout).
 
-    Init: ``φ_1`` = identity, the others 0, the head's bias 1 (the paper's), so the output is ``w_1 · x`` at
-    first. We default to ``head_init="identity"``: teaching the model to undo a fixed −1 EV shift on 24 T91
-    photos (96 px, batch 8, Adam 1e-3, 300 steps) took the held-out PSNR from 17.9 to 28.3 dB with it and
-    only to 22.1 dB, erratically, with the paper's head. The output is not clamped (clamping would stop the
-    gradient of pixels pushed past 0 or 1): clamp where a photo is written or measured.
+    Init: ``φ_1`` = identity, the others 0 (the paper's). ``head_init="identity"``: the head predicting
+    ``w_1`` starts at weights 0 and bias 1, so ``w_1 = 1`` and the output is the input; the heads of
+    ``w_2 … w_N`` start at bias 0 and weights ~ N(0, 1e-4), so each ``w_n`` is a small, different function of
+    the image.
+    That breaks the symmetry of the zero-initialised LUTs: with equal heads (all weights 0, all biases 1,
+    as we first had it) ``φ_2 … φ_N`` and their heads receive identical gradients at every step and stay
+    equal forever (measured: ``w_2 = w_3`` to all digits after 216 steps), so N LUTs act as 2. Teaching the
+    model to undo a fixed −1 EV shift on 24 T91 photos (96 px, batch 8, Adam 1e-3, 300 steps) took the
+    held-out PSNR from 17.9 to 28.3 dB with an identity start and only to 22.1 dB, erratically, with the
+    paper's head. The output is not clamped (clamping would stop the gradient of pixels pushed past 0 or 1):
+    clamp where a photo is written or measured.
     """
 
     def __init__(
@@ -248,6 +315,8 @@ class AdaptiveLUT(nn.Module):
         dropout: float = 0.5,
         smooth_from_init: bool = True,
         head_init: str = "identity",
+        norm: str = "instance",
+        histogram_bins: int = 0,
     ) -> None:
         super().__init__()
         if n_luts < 1:
@@ -257,10 +326,15 @@ class AdaptiveLUT(nn.Module):
         self.n_luts = n_luts
         self.lut_size = lut_size
         self.smooth_from_init = smooth_from_init
-        self.backbone = ThumbnailCNN(n_luts, thumb_size, widths, dropout)
-        nn.init.constant_(self.backbone.head.bias, 1.0)
+        self.thumb_size = thumb_size  # the side of the thumbnail the weights are predicted from
+        self.backbone = ThumbnailCNN(n_luts, thumb_size, widths, dropout, norm, histogram_bins)
+        head = self.backbone.head
+        nn.init.constant_(head.bias, 1.0)
         if head_init == "identity":
-            nn.init.zeros_(self.backbone.head.weight)
+            with torch.no_grad():
+                head.bias[1:] = 0.0
+                head.weight[0] = 0.0
+                head.weight[1:].normal_(0.0, 1e-4)
         init = torch.zeros(n_luts, 3, lut_size, lut_size, lut_size)
         init[0] = identity_lut(lut_size)
         self.basis = nn.Parameter(init.clone())
@@ -274,13 +348,20 @@ class AdaptiveLUT(nn.Module):
         """The image's LUT ``Σ_n w_n φ_n``, (B, N) → (B, 3, D, D, D)."""
         return fuse_luts(weights, self.basis)
 
-    def forward_with_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The corrected images and the predicted weights (for :meth:`regularisation`)."""
+    def forward_with_weights(self, x: Tensor, at: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The corrected images and the predicted weights (for :meth:`regularisation`); ``at`` (B, 3, h, w):
+        colours to apply each image's LUT to instead of ``x`` itself (e.g. a sample of its pixels)."""
         weights = self.predict_weights(x)
-        return apply_lut(x, self.fused_lut(weights)), weights
+        return apply_lut(x if at is None else at, self.fused_lut(weights)), weights
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_with_weights(x)[0]
+    def forward(self, x: Tensor, at: Tensor | None = None) -> Tensor:
+        """``x`` (or ``at``, see :meth:`forward_with_weights`) corrected by the LUT predicted from ``x``."""
+        return self.forward_with_weights(x, at)[0]
+
+    def global_transforms(self, x: Tensor) -> list[Lut3dTransform]:
+        """Each image's fused LUT, predicted from its thumbnail, to apply at any resolution: (B, 3, H, W)
+        (any size: it is thumbnailed first) → B transforms."""
+        return [Lut3dTransform(lut) for lut in self.fused_lut(self.predict_weights(x))]
 
     def regularisation(
         self, weights: Tensor, lambda_smooth: float = 1e-4, lambda_monotonicity: float = 10.0
@@ -300,8 +381,10 @@ def lut_to_pil_filter(lut: Tensor) -> Color3DLUT:
     """A Pillow ``ImageFilter.Color3DLUT`` of one LUT (3, D, D, D), for 8-bit photos: ``image.filter(f)``.
 
     Pillow's table runs red fastest, then green, then blue, i.e. ``lut[c, b, g, r]`` channels-last. Pillow
-    interpolates trilinearly in 16-bit fixed point and rounds to 8 bit: within one grey level of
-    :func:`apply_lut` followed by rounding. Values are clamped to [0, 1] first.
+    interpolates trilinearly in 16-bit fixed point (node values as int16 in units of 1 / (255 · 64), so
+    about [−2, 2] is representable) and clips and rounds the result to 8 bit: within one grey level of
+    :func:`apply_lut` followed by clamping to [0, 1] and rounding. Node values are clamped to [−2, 2] first
+    (not to [0, 1], which would change the colours interpolated next to a node beyond the range).
     """
     from PIL import ImageFilter
 
@@ -311,8 +394,46 @@ def lut_to_pil_filter(lut: Tensor) -> Color3DLUT:
             raise ValueError(f"lut_to_pil_filter takes one LUT, got a batch of {lut.shape[0]}")
         lut = lut[0]
     size = lut.shape[-1]
-    table = lut.detach().clamp(0.0, 1.0).permute(1, 2, 3, 0).reshape(-1).cpu().double().tolist()
+    table = lut.detach().clamp(-2.0, 2.0).permute(1, 2, 3, 0).reshape(-1).cpu().double().numpy()
     return ImageFilter.Color3DLUT(size, table)
+
+
+def filter_in_bands(image: Image, image_filter: Filter, threads: int = 2) -> Image:
+    """``image.filter(image_filter)`` for a point-wise filter, on ``threads`` horizontal bands at once.
+
+    Pillow's colour-LUT loop releases the GIL (``ImagingSectionEnter`` in ``libImaging/ColorLUT.c``), so
+    bands filtered in threads run on separate cores; cropping and pasting the bands copies the image twice.
+    Exact: a point-wise filter gives the same pixels band by band."""
+    from PIL import Image as PILImage
+
+    width, height = image.size
+    threads = max(1, min(int(threads), height))
+    if threads == 1:
+        return image.filter(image_filter)
+    boxes = [(0, i * height // threads, width, (i + 1) * height // threads) for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        bands = list(pool.map(lambda box: image.crop(box).filter(image_filter), boxes))
+    out = PILImage.new(image.mode, image.size)
+    for box, band in zip(boxes, bands, strict=True):
+        out.paste(band, box[:2])
+    return out
+
+
+@dataclass(frozen=True)
+class Lut3dTransform:
+    """One image's global colour transform, a 3D LUT (3, D, D, D): :meth:`apply` on float tensors (training,
+    test), :meth:`apply_pil` on an 8-bit RGB photo (Pillow's ``Color3DLUT``, C, within one grey level of
+    :meth:`apply` followed by rounding; the path ``stage=predict`` takes at full resolution)."""
+
+    lut: Tensor
+
+    def apply(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) → (B, 3, H, W), not clamped."""
+        return apply_lut(x, self.lut)
+
+    def apply_pil(self, image: Image, threads: int = 2) -> Image:
+        """An RGB PIL image → the corrected RGB PIL image (8 bit), on ``threads`` cores."""
+        return filter_in_bands(image, lut_to_pil_filter(self.lut), threads)
 
 
 def adaptive_lut() -> AdaptiveLUT:

@@ -19,6 +19,8 @@ the exact curve by < 1e-6 (256 points: 4e-5). ``lut_size=None`` evaluates the ex
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +28,18 @@ from torch import Tensor, nn
 
 from models.adaptive_lut import ThumbnailCNN
 
-__all__ = ["CurveNet", "apply_curves", "apply_lut1d", "curve_lut1d", "curves", "curves_color_matrix"]
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+__all__ = [
+    "CurveNet",
+    "CurvesTransform",
+    "apply_curves",
+    "apply_lut1d",
+    "curve_lut1d",
+    "curves",
+    "curves_color_matrix",
+]
 
 
 def _check_alphas(alphas: Tensor) -> None:
@@ -84,13 +97,48 @@ def apply_lut1d(x: Tensor, lut: Tensor, chunks: int | None = None) -> Tensor:
     return out.reshape(b * c, k * m)[:, :n].reshape(b, c, h, w)
 
 
+@dataclass(frozen=True)
+class CurvesTransform:
+    """One image's curves sampled at ``K`` points of [0, 1], ``table`` (3, K), then an optional colour matrix
+    (3, 3): :meth:`apply` on float tensors, :meth:`apply_pil` on an 8-bit RGB photo.
+
+    For 8-bit photos ``K = 256`` samples the curve exactly at the 256 input levels, so Pillow's
+    ``Image.point`` (a table lookup, C) is exact up to rounding; the colour matrix is
+    ``Image.convert("RGB", matrix)`` (C, float, rounded and clipped), applied to the rounded curve output:
+    within about one grey level of :meth:`apply` followed by rounding.
+    """
+
+    table: Tensor
+    matrix: Tensor | None = None
+
+    def apply(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) → (B, 3, H, W), linear interpolation between the table's points; not clamped."""
+        y = apply_lut1d(x, self.table.expand(x.shape[0], *self.table.shape))
+        if self.matrix is not None:
+            y = torch.einsum("ij,bjhw->bihw", self.matrix, y)
+        return y
+
+    def apply_pil(self, image: Image, threads: int = 2) -> Image:
+        """An RGB PIL image → the corrected RGB PIL image (8 bit); ``threads`` is unused (Pillow's point and
+        convert take well under the LUT model's time)."""
+        if self.table.shape[-1] != 256:
+            raise ValueError(f"apply_pil needs 256 points per curve, got {tuple(self.table.shape)}")
+        levels = self.table.detach().clamp(0.0, 1.0).mul(255.0).round().to(torch.int64).flatten().tolist()
+        out = image.point(levels)  # red's 256 entries, then green's, then blue's
+        if self.matrix is not None:
+            m = self.matrix.detach().double().cpu().tolist()
+            out = out.convert("RGB", (*m[0], 0.0, *m[1], 0.0, *m[2], 0.0))
+        return out
+
+
 class CurveNet(nn.Module):
     """Global iterated curves (optionally a colour matrix) predicted from a thumbnail: (B, 3, H, W) → same.
 
     Args:
         n_iterations: curve iterations n (Zero-DCE: 8).
         color_matrix: also predict ``M = I + ΔM`` (9 more numbers), applied after the curves.
-        thumb_size, widths, dropout: the predictor, :class:`~models.adaptive_lut.ThumbnailCNN`.
+        thumb_size, widths, dropout, norm, histogram_bins: the predictor,
+            :class:`~models.adaptive_lut.ThumbnailCNN`.
         lut_size: points of the sampled curve used at full resolution (module docstring); ``None`` evaluates
             the exact iteration at every pixel.
 
@@ -106,6 +154,8 @@ class CurveNet(nn.Module):
         widths: Sequence[int] = (16, 32, 64, 128, 128),
         dropout: float = 0.5,
         lut_size: int | None = 4096,
+        norm: str = "instance",
+        histogram_bins: int = 0,
     ) -> None:
         super().__init__()
         if n_iterations < 1:
@@ -115,8 +165,9 @@ class CurveNet(nn.Module):
         self.n_iterations = n_iterations
         self.color_matrix = color_matrix
         self.lut_size = lut_size
+        self.thumb_size = thumb_size  # the side of the thumbnail the weights are predicted from
         self.backbone = ThumbnailCNN(
-            3 * n_iterations + (9 if color_matrix else 0), thumb_size, widths, dropout
+            3 * n_iterations + (9 if color_matrix else 0), thumb_size, widths, dropout, norm, histogram_bins
         )
         nn.init.zeros_(self.backbone.head.weight)
         nn.init.zeros_(self.backbone.head.bias)
@@ -131,12 +182,24 @@ class CurveNet(nn.Module):
         eye = torch.eye(3, dtype=out.dtype, device=out.device)
         return alphas, eye + out[:, n3:].reshape(-1, 3, 3)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def global_transforms(self, x: Tensor) -> list[CurvesTransform]:
+        """Each image's curves (sampled at the 256 levels of an 8-bit photo) and colour matrix, predicted
+        from its thumbnail: (B, 3, H, W) (any size) → B transforms."""
         alphas, matrix = self.predict(x)
+        tables = curve_lut1d(alphas, 256)
+        return [
+            CurvesTransform(table, None if matrix is None else matrix[i]) for i, table in enumerate(tables)
+        ]
+
+    def forward(self, x: Tensor, at: Tensor | None = None) -> Tensor:
+        """``x`` corrected by the curves predicted from it; ``at`` (B, 3, h, w): colours to apply each
+        image's curves to instead of ``x`` itself (e.g. a sample of its pixels)."""
+        alphas, matrix = self.predict(x)
+        at = x if at is None else at
         if self.lut_size is None:
-            y = apply_curves(x, alphas)
+            y = apply_curves(at, alphas)
         else:
-            y = apply_lut1d(x, curve_lut1d(alphas, self.lut_size))
+            y = apply_lut1d(at, curve_lut1d(alphas, self.lut_size))
         if matrix is not None:
             y = torch.einsum("bij,bjhw->bihw", matrix, y)
         return y

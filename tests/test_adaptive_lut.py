@@ -10,10 +10,12 @@ from PIL import Image
 from metrics.color import psnr
 from models.adaptive_lut import (
     AdaptiveLUT,
+    HistogramBranch,
     ThumbnailCNN,
     adaptive_lut,
     adaptive_lut_small,
     apply_lut,
+    colour_histogram,
     fuse_luts,
     identity_lut,
     lut_monotonicity,
@@ -136,6 +138,9 @@ def test_model_init_is_identity_and_regularisers_vanish(single_thread: None) -> 
     assert reg["total"].item() == pytest.approx(1e-4 * w.square().mean().item())
     paper = AdaptiveLUT(n_luts=3, lut_size=9, smooth_from_init=False).regularisation(w)
     assert paper["tv"].item() == pytest.approx(10 / 8**3)
+    # w_1 = 1 exactly; w_2, w_3 small and different (so their zero LUTs and heads learn different things)
+    assert torch.equal(w[:, 0], torch.ones(2)) and (w[:, 1:].abs() < 0.1).all()
+    assert not torch.allclose(w[:, 1], w[:, 2]) and torch.allclose(y, x, atol=1e-5)
     # The paper's head (Xavier weights) starts at a random brightness per image instead.
     w_paper = AdaptiveLUT(n_luts=3, lut_size=9, head_init="paper").eval().predict_weights(x)
     assert (w_paper - 1).abs().max() > 0.05
@@ -151,6 +156,22 @@ def test_model_sizes_and_gradients(single_thread: None) -> None:
     assert model.backbone.head.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="multiple of 32"):
         ThumbnailCNN(3, thumb_size=100)
+
+
+def test_colour_histogram_and_its_branch() -> None:
+    x = torch.zeros(2, 3, 4, 5)
+    x[0, 0] = 0.99  # every red value in the last of 4 bins
+    x[1, :, :1] = 0.3  # 5 of 20 pixels in bin 1 (0.25-0.5), the rest in bin 0
+    h = colour_histogram(x, 4)
+    assert h.shape == (2, 2 * 3 * 4)
+    hist, cdf = h[:, :12].view(2, 3, 4), h[:, 12:].view(2, 3, 4)
+    assert torch.equal(hist[0, 0], torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    assert torch.allclose(hist[1, 2], torch.tensor([0.75, 0.25, 0.0, 0.0]))
+    assert torch.allclose(cdf[..., -1], torch.ones(2, 3)) and torch.allclose(cdf, hist.cumsum(-1))
+    branch = HistogramBranch(5, bins=4)
+    assert torch.equal(branch(x), torch.zeros(2, 5))  # adds nothing until trained
+    model = AdaptiveLUT(lut_size=5, thumb_size=64, widths=(4, 4, 4, 4, 4), histogram_bins=8).eval()
+    assert torch.allclose(model(0.5 * x + 0.25), 0.5 * x + 0.25, atol=1e-5)
 
 
 def test_pil_filter_matches_apply_lut() -> None:

@@ -1,0 +1,195 @@
+"""The auto-correction task end to end: its module trains, its synthetic test split is fixed, classical
+corrections test with no checkpoint, and predict writes full-size corrected photos through the 8-bit path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+from PIL import Image
+
+from algorithms.auto_correction import gray_world
+from datamodules.auto_correction import AutoCorrectionDataModule, split_of
+from datamodules.io import load_image, save_image
+from framework.rng import seeded_torch
+from framework.runner import run
+from metrics.color import psnr
+from models.adaptive_lut import AdaptiveLUT, Lut3dTransform, filter_in_bands, identity_lut, lut_to_pil_filter
+from models.curves import CurveNet
+from operators.global_correction import correct_photo, from_pil, to_pil
+from operators.photo_degradation import RandomPhotoDegradation
+from tests.conftest import compose_config
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+FIVEK = SHARED / "autocorrect" / "fivek_pairs"
+
+
+def _photos(folder: Path, count: int, seed: int = 0, size: tuple[int, int] = (40, 56)) -> Path:
+    generator = torch.Generator().manual_seed(seed)
+    for i in range(count):
+        coarse = torch.rand(3, 4, 4, generator=generator)
+        image = torch.nn.functional.interpolate(coarse[None], size=size, mode="bilinear")[0]
+        save_image(image, folder / f"p{i:02d}.png")
+    return folder
+
+
+def _datamodule(*folders: Path, **kwargs) -> AutoCorrectionDataModule:
+    options = {"val_fraction": 0.2, "test_fraction": 0.3, "crop_size": 32, "eval_size": 32, "batch_size": 4}
+    return AutoCorrectionDataModule(
+        [str(f) for f in folders], RandomPhotoDegradation(), test_pairs={}, **{**options, **kwargs}
+    )
+
+
+def test_example_batch_loss_and_backward(tmp_path, single_thread):
+    module = hydra.utils.instantiate(compose_config(["task=auto_correction"], tmp_path).module).train()
+    inputs, target = module.inputs_and_target(module.example_batch(2))
+    with torch.no_grad():  # as after some training: a LUT that is not the identity, a head that is not 0
+        module.net.basis[1].add_(0.05 * torch.randn_like(module.net.basis[1]))
+        module.net.backbone.head.weight.normal_(0.0, 0.01)
+    pred, terms = module.regularised(inputs)
+    loss = module.loss(pred, target) + terms["total"]
+    loss.backward()
+    assert set(terms) == {"tv", "monotonicity", "weight_l2", "total"} and torch.isfinite(loss)
+    for param in (module.net.basis, module.net.backbone.body[0].weight, module.net.backbone.head.weight):
+        assert param.grad is not None and torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0
+    metrics = module.metric_fn(pred.detach(), target)
+    assert set(metrics) == {"psnr", "ssim", "delta_e00"} and all(v.shape == (2,) for v in metrics.values())
+
+
+def test_synthetic_test_split_is_the_same_in_every_datamodule(tmp_path, single_thread):
+    folder = _photos(tmp_path / "photos", 20)
+    first, second = _datamodule(folder), _datamodule(folder, seed=0, batch_size=2)
+    for dm in (first, second):
+        dm.setup("test")
+    (a, *_), (b, *_) = first.test_set, second.test_set
+    assert len(a) == len(b) > 0
+    for i in range(len(a)):
+        assert a[i]["name"] == b[i]["name"]
+        assert torch.equal(a[i]["input"], b[i]["input"]) and torch.equal(a[i]["target"], b[i]["target"])
+        assert a[i]["input"].shape == (3, 32, 32) and not torch.equal(a[i]["input"], a[i]["target"])
+    other_seed = _datamodule(folder, seed=1)
+    other_seed.setup("test")
+    assert not torch.equal(other_seed.test_set[0][0]["input"], a[0]["input"])  # the seed picks the draws
+    # every photo in one split, which another folder does not change
+    splits = first.split_files()
+    assert sorted(p for files in splits.values() for p in files) == sorted(folder.glob("*.png"))
+    assert set(splits["test"]).isdisjoint(splits["train"]) and set(splits["val"]).isdisjoint(splits["train"])
+    more = _datamodule(folder, _photos(tmp_path / "more", 5, seed=1))
+    assert [p for p in more.split_files()["test"] if p.parent == folder] == splits["test"]
+    assert all(split_of(p, 0.2, 0.3) == "test" for p in splits["test"])
+
+
+def test_training_items_are_fresh_draws_under_their_seed(tmp_path):
+    dm = _datamodule(_photos(tmp_path / "photos", 20))
+    dm.setup("fit")
+
+    with seeded_torch(7):
+        one = dm.train_set[0]
+    with seeded_torch(7):
+        again = dm.train_set[0]
+    with seeded_torch(8):
+        other = dm.train_set[0]
+    assert torch.equal(one["input"], again["input"]) and torch.equal(one["target"], again["target"])
+    assert not torch.equal(one["input"], other["input"])
+    assert one["input"].shape == one["target"].shape == (3, 32, 32)
+
+
+@pytest.mark.skipif(not FIVEK.is_dir(), reason="the shared FiveK pairs are not on this machine")
+def test_a_classical_baseline_tests_with_no_checkpoint(make_cfg, tmp_path):
+    photos = _photos(tmp_path / "photos", 12)
+    run(
+        make_cfg(
+            "task=auto_correction",
+            "model=leave_as_is",
+            "stage=test",
+            f"data.photo_dirs=[{photos}]",
+            "data.val_fraction=0.3",
+            "data.test_fraction=0.3",
+            output_dir=tmp_path / "run",
+        )
+    )
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    names = {f"test/{s}/{m}" for s in ("synthetic", "fivek_pairs") for m in ("psnr", "ssim", "delta_e00")}
+    assert names <= set(metrics) and not any(k.startswith("train") for k in metrics)
+    # "leave as is" scores each real input against its retouched target, as computed here from the files
+    stems = sorted(p.stem for p in (FIVEK / "input").glob("*.png"))[:2]  # the smoke runs' test_size=2
+    expected = [
+        psnr(load_image(FIVEK / "input" / f"{s}.png")[None], load_image(FIVEK / "target" / f"{s}.png")[None])
+        for s in stems
+    ]
+    assert metrics["test/fivek_pairs/psnr"] == pytest.approx(float(torch.cat(expected).mean()), abs=1e-3)
+
+
+def _sideways_phone_photo(folder: Path) -> None:
+    """``p00.png`` 160 × 90 and ``phone.jpg``: the same pixels stored sideways with EXIF orientation 6, so
+    shown turned 90° clockwise, 90 wide and 160 high."""
+    _photos(folder, 1, seed=3, size=(90, 160))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(folder / "p00.png").convert("RGB").save(folder / "phone.jpg", exif=exif.tobytes(), quality=95)
+
+
+def test_predict_writes_the_full_size_photo_and_before_after(make_cfg, tmp_path):
+    inputs, out = tmp_path / "mine", tmp_path / "out"
+    _sideways_phone_photo(inputs)
+    overrides = [f"input={inputs}", f"output={out}", "module.preview_size=64"]
+    run(make_cfg("task=auto_correction", "model=gray_world", "stage=predict", *overrides))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["p00.png", "p00_before_after.png", "phone.png", "phone_before_after.png"]
+    )
+    assert Image.open(out / "p00.png").size == (160, 90)
+    assert Image.open(out / "phone.png").size == (90, 160)  # upright, full size
+    assert Image.open(out / "p00_before_after.png").size == (128, 36)  # two 64 × 36 halves
+    assert Image.open(out / "phone_before_after.png").size == (72, 64)
+    corrected, photo = load_image(out / "phone.png"), load_image(inputs / "phone.jpg")
+    assert psnr(corrected[None], gray_world(photo[None])) > 45  # the photo corrected, not a copy
+
+
+def test_a_global_net_predicts_through_the_8bit_transform(tmp_path, single_thread):
+    module = hydra.utils.instantiate(compose_config(["task=auto_correction"], tmp_path).module).eval()
+    with torch.no_grad():
+        module.net.basis[1].copy_(identity_lut(33) ** 0.6 - identity_lut(33))
+        module.net.backbone.head.weight.normal_(0.0, 0.002)
+        module.net.backbone.head.bias.copy_(torch.tensor([1.0, 1.0, 0.0]))  # w_2 ≈ 1: brighten
+    _sideways_phone_photo(tmp_path)
+    photo = load_image(tmp_path / "phone.jpg")[None]
+    with torch.no_grad():
+        out = module.predict_step({"input": photo, "name": ["phone"]}, 0)
+    images = out["images"]
+    assert images[""].shape == (1, 3, 160, 90) and images["_before_after"].shape == (1, 3, 160, 180)
+    expected = from_pil(correct_photo(module.net, to_pil(photo[0])))
+    assert torch.equal(images[""][0], expected)
+    assert psnr(images[""], photo) < 35 and images[""].mean() > photo.mean()  # brightened
+
+
+def test_the_8bit_path_matches_the_tensor_path(single_thread):
+    torch.manual_seed(0)
+    photo = load_image(FIVEK / "input" / "a0535.png") if FIVEK.is_dir() else torch.rand(3, 64, 96)
+    x = from_pil(to_pil(photo))[None]
+    lut_net = AdaptiveLUT(lut_size=17).eval()
+    with torch.no_grad():
+        lut_net.basis[1].copy_(identity_lut(17) ** 0.5 - identity_lut(17))  # brighten, by each image's w
+        torch.nn.init.normal_(lut_net.backbone.head.weight, 0.0, 0.02)
+    curve_net = CurveNet(n_iterations=4, color_matrix=True).eval()
+    torch.nn.init.normal_(curve_net.backbone.head.weight, 0.0, 0.02)
+    for net in (lut_net, curve_net):
+        with torch.no_grad():
+            reference = net(x).clamp(0, 1)
+        fast = from_pil(correct_photo(net, to_pil(x[0])))[None]
+        assert (fast - reference).abs().max() < 4 / 255, type(net).__name__
+        assert psnr(fast, reference) > 45, type(net).__name__
+        assert psnr(reference, x) < 40  # the nets do change the photo
+
+
+def test_lut_on_pil_and_in_bands_is_the_lookup():
+    photo = torch.rand(3, 37, 53, generator=torch.Generator().manual_seed(1))
+    lut = identity_lut(9) ** 1.7
+    transform = Lut3dTransform(lut)
+    image = to_pil(photo)
+    fast = from_pil(transform.apply_pil(image, threads=3))
+    assert (fast - transform.apply(from_pil(image)[None])[0]).abs().max() <= 1.01 / 255
+    single = image.filter(lut_to_pil_filter(lut))
+    assert filter_in_bands(image, lut_to_pil_filter(lut), 3).tobytes() == single.tobytes()
