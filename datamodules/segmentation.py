@@ -11,12 +11,13 @@ transform crops to one size).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from datamodules.io import read_info
-from datamodules.pairs import ImageMaskDataModule
+from datamodules.pairs import FolderSpec, ImageMaskDataModule, Transform
 
 
 def item_sizes(dataset: Dataset, indices: Sequence[int] | None = None) -> list[tuple[int, int]] | None:
@@ -42,8 +43,42 @@ def item_sizes(dataset: Dataset, indices: Sequence[int] | None = None) -> list[t
 
 
 class SegmentationDataModule(ImageMaskDataModule):
-    """:class:`~datamodules.pairs.ImageMaskDataModule` (same arguments) whose evaluation loaders take one
-    image at a time for a split of mixed sizes (see the module docstring)."""
+    """:class:`~datamodules.pairs.ImageMaskDataModule` whose evaluation loaders take one image at a time for
+    a split of mixed sizes (see the module docstring); ``dataset`` names the data in a run's results."""
+
+    def __init__(
+        self,
+        train: Sequence[FolderSpec],
+        val: Sequence[FolderSpec],
+        test: Sequence[FolderSpec] | Mapping[str, FolderSpec],
+        train_transform: Transform | None = None,
+        eval_transform: Transform | None = None,
+        train_size: int | None = None,
+        val_size: int | None = None,
+        test_size: int | None = None,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        augmentation: nn.Module | None = None,
+        predict_input: str | None = None,
+        dataset: str = "",
+    ) -> None:
+        super().__init__(
+            train,
+            val,
+            test,
+            train_transform,
+            eval_transform,
+            train_size,
+            val_size,
+            test_size,
+            batch_size,
+            eval_batch_size,
+            num_workers,
+            augmentation,
+            predict_input,
+        )
+        self.dataset_label = dataset or None
 
     def _loader(self, dataset: Dataset | None, shuffle: bool, batch_size: int) -> DataLoader:
         if not shuffle and batch_size > 1 and self.eval_transform is None and dataset is not None:
