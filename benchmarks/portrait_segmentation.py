@@ -66,6 +66,7 @@ class Run:
     name: str
     experiment: str
     overrides: list[str] = field(default_factory=list)
+    init_from: str | None = None  # the run whose tested checkpoint it continues (init_weights=)
 
 
 QUICK = [
@@ -77,6 +78,7 @@ QUICK = [
 ]
 RUNS = [
     Run("pspnet_mnv2_nll_jaccard_w1", "seg_jaccard_sweep", ["loss.jaccard_weight=1"]),
+    Run("pspnet_mnv2_os8_best", "seg_best", init_from="pspnet_mnv2_nll_jaccard_w1"),
     Run("pspnet_mnv2_nll", "seg_nll"),
     Run("pspnet_mnv2_soft_jaccard", "seg_soft_jaccard"),
     Run("unet_nll_jaccard_w1", "seg_unet"),
@@ -224,7 +226,10 @@ def quality_rows(run: Run, run_dir: Path, result: dict[str, Any], n: dict[str, i
                 "image_size": cfg.module.image_size,
                 "inference_size": cfg.module.inference_size,
                 "checkpoint": checkpoint,
-                "command": "python run.py " + " ".join([f"experiment={run.experiment}", *run.overrides]),
+                "init_from": run.init_from,
+                "command": "python run.py "
+                + " ".join([f"experiment={run.experiment}", *run.overrides])
+                + (f" init_weights=<{run.init_from} best checkpoint>" if run.init_from else ""),
             }
         )
     return rows
@@ -702,6 +707,12 @@ def main() -> None:
             say(f"SKIPPED {run.name}: not finished (--no-train)")
             continue
         overrides = [f"experiment={run.experiment}", *run.overrides, *([] if args.full else QUICK)]
+        if run.init_from:
+            parent = read_results(bench_dir / run.init_from)
+            if not parent or parent.get("interrupted"):
+                say(f"SKIPPED {run.name}: it continues {run.init_from}, which has not finished")
+                continue
+            overrides.append(f"init_weights={parent['tested_checkpoint']}")
         try:
             result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
         except RuntimeError as error:

@@ -30,6 +30,8 @@ class PortraitSegmentationModule(ImagingModule):
         image_size: side of the square training crops (what :meth:`example_batch` makes).
         inference_size: short side at which validation / test / predict run the net (null: each image at its
             own size); the logits are upsampled back to the image's size.
+        flip_average: evaluation and predict average the logits of the photo and of its mirror image
+            (test-time augmentation; twice the inference cost).
         threshold: p̃ ≥ threshold is the person (the lecture's J at 0.5).
         blur_sigma: portrait mode's background blur, a fraction of the photo's long side.
     """
@@ -44,6 +46,7 @@ class PortraitSegmentationModule(ImagingModule):
         scheduler: SchedulerFactory | None = None,
         image_size: PositiveInt = 256,
         inference_size: PositiveInt | None = 256,
+        flip_average: bool = False,
         threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5,
         blur_sigma: Annotated[float, Field(gt=0, le=0.2)] = 0.015,
         task_name: str = "portrait_segmentation",
@@ -52,6 +55,7 @@ class PortraitSegmentationModule(ImagingModule):
         self.threshold = threshold  # before the base class builds dataset_metrics()
         super().__init__(net, loss, optimizer, scheduler, task_name, nan_policy)
         self.image_size, self.inference_size, self.blur_sigma = image_size, inference_size, blur_sigma
+        self.flip_average = flip_average
 
     def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
         size = self.image_size
@@ -74,8 +78,16 @@ class PortraitSegmentationModule(ImagingModule):
 
     def forward(self, inputs: torch.Tensor) -> Any:
         """Training: the net on the crops. Otherwise: logits at the inputs' own size, the net run at a short
-        side of ``inference_size`` (bilinear, antialiased when shrinking)."""
-        if self.training or self.inference_size is None:
+        side of ``inference_size`` (bilinear, antialiased when shrinking), averaged with the mirror image's
+        when ``flip_average``."""
+        if self.training:
+            return self.net(inputs)
+        if self.flip_average:
+            return (self._infer(inputs) + self._infer(inputs.flip(-1)).flip(-1)) / 2
+        return self._infer(inputs)
+
+    def _infer(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.inference_size is None:
             return self.net(inputs)
         height, width = inputs.shape[-2:]
         scale = self.inference_size / min(height, width)

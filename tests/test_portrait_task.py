@@ -104,6 +104,11 @@ def test_evaluation_runs_the_net_at_the_inference_size_and_scores_at_the_masks()
     assert logits.shape == (1, 1, 75, 50)
     target = (image[:, :1] > 0.5).float()
     assert module.metric_fn(logits, target)["iou"].item() > 0.9
+    module.flip_average = True  # test-time augmentation: the mean of the photo's and its mirror's logits
+    mirrored = PortraitSegmentationModule(ShapeSpy(), image_size=32, inference_size=32).eval()(image.flip(-1))
+    expected = (logits + mirrored.flip(-1)) / 2
+    torch.testing.assert_close(module(image), expected)
+    assert not torch.allclose(expected, logits)  # the photo is not symmetric: the check can fail
     module.train()
     assert module(torch.zeros(2, 3, 32, 32)).shape == (2, 1, 32, 32) and module.net.seen[-1] == (32, 32)
 
