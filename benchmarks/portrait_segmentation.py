@@ -658,8 +658,9 @@ def markdown(
     lines += [""] + [f"- {note}" for note in extra.get("notes", [])]
     lines += [
         "- MediaPipe: the selfie model of the mediapipe 0.10.14 wheel (general, 256×256 input, its mask "
-        "resized to the photo by MediaPipe) on the very pixels our test step scores, run in its own environment and "
-        "process (TFLite, its own threads), scored with the same metric functions at the same resolution.",
+        "resized to the photo by MediaPipe) on the very pixels our test step scores, run in its own "
+        "environment and process (TFLite, its own threads), scored with the same metric functions at the "
+        "same resolution.",
     ]
     lines += ["", "Published (their test images, not ours):", ""]
     lines += markdown_table(
