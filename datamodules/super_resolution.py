@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+from torchvision.transforms import v2
 
 from datamodules.base import ImageDataModule, ImageFileDataset
 from datamodules.io import list_images, load_image
@@ -27,32 +28,42 @@ def load_folders(folders: Sequence[str]) -> list[torch.Tensor]:
     return images
 
 
+def transpose_hw(image: torch.Tensor) -> torch.Tensor:
+    """Swap the last two axes (H ↔ W): the transpose that torchvision v2 has no transform for."""
+    return image.transpose(-1, -2)
+
+
+def random_crop_dihedral(crop_size: int) -> v2.Compose:
+    """A random ``crop_size`` crop, then one of the 8 dihedral variants (BasicSR's ``augment``: horizontal
+    flip, vertical flip, transpose, each with p = 0.5). Every draw is from torch's global generator, so a
+    data set run under :func:`framework.rng.seeded_torch` gives the same crop for the same seed."""
+    return v2.Compose(
+        [
+            v2.RandomCrop(crop_size),
+            v2.RandomHorizontalFlip(p=0.5),
+            v2.RandomVerticalFlip(p=0.5),
+            v2.RandomApply([v2.Lambda(transpose_hw)], p=0.5),
+        ]
+    )
+
+
 class RandomCropDataset(Dataset):
     """``length`` random ``crop_size`` crops per epoch, each flipped / transposed at random (8 dihedral
-    variants, as in BasicSR's ``augment``), from uint8 images."""
+    variants, :func:`random_crop_dihedral`), from uint8 images."""
 
     def __init__(self, images: list[torch.Tensor], crop_size: int, length: int) -> None:
         small = [tuple(im.shape[-2:]) for im in images if min(im.shape[-2:]) < crop_size]
         if small:
             raise UserError(f"data.crop_size={crop_size} is larger than a training image of size {small[0]}")
         self.images, self.crop_size, self.length = images, crop_size, length
+        self.transform = random_crop_dihedral(crop_size)
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image = self.images[int(torch.randint(len(self.images), ()))]
-        height, width = image.shape[-2:]
-        top = int(torch.randint(height - self.crop_size + 1, ()))
-        left = int(torch.randint(width - self.crop_size + 1, ()))
-        crop = image[:, top : top + self.crop_size, left : left + self.crop_size]
-        flip_h, flip_v, transpose = torch.rand(3) < 0.5
-        if flip_h:
-            crop = crop.flip(-1)
-        if flip_v:
-            crop = crop.flip(-2)
-        if transpose:
-            crop = crop.transpose(-1, -2)
+        crop = self.transform(image)
         return {"target": crop.float().div(255)}
 
 

@@ -78,6 +78,12 @@ class ImagingModule(LightningModule):
         export and the speed benchmarks feed the module when no data is at hand."""
         raise NotImplementedError(f"{type(self).__name__} must define example_batch(batch_size)")
 
+    def ideal_prediction(self, target: torch.Tensor) -> torch.Tensor:
+        """A prediction the loss scores as perfect for ``target`` (the target itself when the net predicts in
+        the target's space; e.g. large logits of the right sign for a mask). The shared tests check that the
+        loss prefers it to a random prediction."""
+        return target
+
     def example_input(self, batch_size: int = 2) -> torch.Tensor:
         """The net's input for :meth:`example_batch` (what ``self.net`` sees)."""
         return self.inputs_and_target(self.example_batch(batch_size))[0]

@@ -7,8 +7,9 @@ used as is (expected in [0, 1]).
 
 * ``mse``, ``mae``: mean over C, H, W.
 * ``psnr``: ``10 * log10(1 / mse)`` (data range 1); mse is floored at 1e-10, so PSNR <= 100 dB stays finite.
-* ``ssim``: torchmetrics ``structural_similarity_index_measure`` (Gaussian window 11, sigma 1.5, k1=0.01,
-  k2=0.03, data range 1), one value per image (mean SSIM map; over channels too if C > 1).
+* ``ssim``: torchmetrics ``structural_similarity_index_measure``'s convention (Gaussian window 11, sigma 1.5,
+  k1=0.01, k2=0.03, data range 1, the mean of the map of the reflect-padded images), one value per image
+  (over channels too if C > 1); computed by the shared core :func:`metrics.ssim.ssim` (``border="reflect"``).
 * ``ssim_dr2``: the same with ``data_range=2`` on the same [0, 1] images (larger constants C1, C2, so higher
   values); the convention the published PR tables appear to use. Report which one you quote.
 """
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics.functional.image import structural_similarity_index_measure
 
+from metrics.ssim import ssim as ssim_core
 from operators.fourier import rot180
 
 __all__ = ["METRIC_NAMES", "MSE_FLOOR", "SSIM_WINDOW", "psnr_from_mse", "rot180_invariant_metrics", "ssim"]
@@ -34,12 +35,9 @@ def psnr_from_mse(mse: Tensor, data_range: float = 1.0) -> Tensor:
 
 
 def ssim(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
-    """Per-image SSIM (B,) of (B, C, H, W) inputs, Gaussian window 11, sigma 1.5 (Wang et al., TIP 2004)."""
-    out = structural_similarity_index_measure(
-        pred, target, gaussian_kernel=True, sigma=1.5, kernel_size=11, reduction="none", data_range=data_range
-    )
-    assert isinstance(out, Tensor)
-    return out
+    """Per-image SSIM (B,) of (B, C, H, W) inputs, Gaussian window 11, sigma 1.5 (Wang et al., TIP 2004),
+    reflect-padded borders (torchmetrics' convention)."""
+    return ssim_core(pred, target, data_range, window="gaussian", kernel_size=11, sigma=1.5, border="reflect")
 
 
 def _orientation_metrics(pred: Tensor, target: Tensor) -> dict[str, Tensor]:

@@ -4,7 +4,7 @@ BasicSR's ``calculate_psnr(img, img2, crop_border, test_y_channel=True)`` and ``
 are 8-bit (``tensor2img`` rounds), ``crop_border`` pixels (usually the scale) are removed on each side, and
 the metric is computed on the BT.601 luma Y of Matlab's ``rgb2ycbcr`` in the 0..255 range (Y itself is not
 re-rounded). SSIM (Wang et al., IEEE TIP 2004) uses an 11×11 Gaussian window with σ = 1.5, "valid" filtering,
-C1 = (0.01·255)², C2 = (0.03·255)², and the mean of the SSIM map.
+C1 = (0.01·255)², C2 = (0.03·255)², and the mean of the SSIM map (the shared core :mod:`metrics.ssim`).
 
 All functions take (B, C, H, W) (or (C, H, W)) tensors in [0, 1] and return one value per sample, shape (B,),
 in float64. A 1-channel input is taken as luma already (as BasicSR does for grayscale images).
@@ -13,15 +13,12 @@ in float64. A 1-channel input is taken as luma already (as BasicSR does for gray
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from metrics.ssim import ssim
 from operators.degradation import quantize_8bit, rgb_to_ycbcr
 
 __all__ = ["psnr_rgb", "psnr_y", "quantize_8bit", "rgb_to_y", "sr_metrics", "ssim_y"]
-
-_SSIM_WINDOW = 11
-_SSIM_SIGMA = 1.5
 
 
 def rgb_to_y(x: Tensor) -> Tensor:
@@ -75,41 +72,14 @@ def psnr_rgb(pred: Tensor, target: Tensor, crop_border: int) -> Tensor:
     return _psnr_255(*_prepare(pred, target, crop_border, y_channel=False))
 
 
-def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Normalised 1-D Gaussian, as ``cv2.getGaussianKernel(size, sigma)``; its outer product is BasicSR's
-    11×11 window, applied here as two 1-D passes (the same numbers, ~5× fewer operations)."""
-    coords = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def _ssim_255(pred: Tensor, target: Tensor) -> Tensor:
-    """Mean SSIM per sample (channels averaged) of 0..255 float images, Gaussian 11×11 σ=1.5, valid."""
-    b, c, h, w = pred.shape
-    if min(h, w) < _SSIM_WINDOW:
-        raise ValueError(
-            f"SSIM needs at least {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels after cropping, got {h}x{w}"
-        )
-    g = _gaussian_1d(_SSIM_WINDOW, _SSIM_SIGMA, pred.dtype, pred.device)
-    x = pred.reshape(b * c, 1, h, w)
-    y = target.reshape(b * c, 1, h, w)
-    # The five local moments E[x], E[y], E[x²], E[y²], E[xy] at once, separable Gaussian (valid region).
-    moments = torch.cat([x, y, x * x, y * y, x * y])
-    stats = F.conv2d(F.conv2d(moments, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
-    mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5)
-    c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
-    var_x, var_y, cov = e_xx - mu_x**2, e_yy - mu_y**2, e_xy - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.reshape(b, c, -1).mean(dim=2).mean(dim=1)
-
-
 def ssim_y(pred: Tensor, target: Tensor, crop_border: int) -> Tensor:
     """Y-channel SSIM, BasicSR ``calculate_ssim(..., test_y_channel=True)``: (B, 3, H, W) ×2 → (B,).
 
     ``SSIM = (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2))`` (Wang et al. 2004), local moments
-    from an 11×11 Gaussian window (σ = 1.5) over the valid region, averaged over the map.
+    from an 11×11 Gaussian window (σ = 1.5) over the valid region, averaged over the map; computed by the
+    shared core :func:`metrics.ssim.ssim` on the 8-bit Y values with data range 255.
     """
-    return _ssim_255(*_prepare(pred, target, crop_border, y_channel=True))
+    return ssim(*_prepare(pred, target, crop_border, y_channel=True), data_range=255.0, border="valid")
 
 
 def sr_metrics(pred: Tensor, target: Tensor, crop_border: int) -> dict[str, Tensor]:

@@ -1,0 +1,76 @@
+"""The super-resolution training crops (datamodules/super_resolution.py): torchvision v2, seeded, dihedral."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from datamodules.super_resolution import RandomCropDataset
+from framework.errors import UserError
+from framework.rng import seeded_torch
+
+
+def _images() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8) for h, w in [(40, 50), (33, 61)]]
+
+
+def _dihedral(x: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 flips / transposes of a square (C, S, S) crop."""
+    out = []
+    for t in (x, x.transpose(-1, -2)):
+        out += [t, t.flip(-1), t.flip(-2), t.flip(-1).flip(-2)]
+    return out
+
+
+def _is_dihedral_crop(crop: torch.Tensor, images: list[torch.Tensor]) -> bool:
+    size = crop.shape[-1]
+    variants = _dihedral(crop)
+    for image in images:
+        windows = image.unfold(1, size, 1).unfold(2, size, 1)  # (C, H', W', S, S)
+        for v in variants:
+            if (windows == v[:, None, None]).all(dim=(0, 3, 4)).any():
+                return True
+    return False
+
+
+def test_crops_are_seeded_dihedral_crops_of_the_images() -> None:
+    images = _images()
+    dataset = RandomCropDataset(images, crop_size=24, length=7)
+    assert len(dataset) == 7
+    crops = []
+    for seed in range(12):
+        with seeded_torch(seed):
+            item = dataset[0]["target"]
+        with seeded_torch(seed):
+            assert torch.equal(dataset[5]["target"], item)  # the seed decides, not the index or the past
+        assert item.shape == (3, 24, 24) and item.dtype == torch.float32
+        assert item.min() >= 0.0 and item.max() <= 1.0
+        crop = item.mul(255).round().to(torch.uint8)
+        assert _is_dihedral_crop(crop, images)
+        crops.append(crop)
+    assert len({tuple(c.flatten().tolist()) for c in crops}) > 6  # different seeds, different crops
+
+
+def test_all_eight_dihedral_variants_are_drawn() -> None:
+    image = torch.arange(9, dtype=torch.uint8).view(1, 3, 3).expand(3, 3, 3).contiguous()
+    dataset = RandomCropDataset([image], crop_size=3, length=1)
+    seen = set()
+    for seed in range(100):
+        with seeded_torch(seed):
+            seen.add(tuple(dataset[0]["target"][0].mul(255).round().int().flatten().tolist()))
+    expected = {tuple(v[0].int().flatten().tolist()) for v in _dihedral(image)}
+    assert seen == expected and len(seen) == 8
+
+
+def test_dataset_pickles_for_spawned_workers() -> None:
+    dataset = pickle.loads(pickle.dumps(RandomCropDataset(_images(), crop_size=16, length=2)))
+    with seeded_torch(3):
+        assert dataset[0]["target"].shape == (3, 16, 16)
+
+
+def test_crop_larger_than_an_image_names_the_setting() -> None:
+    with pytest.raises(UserError, match=r"data\.crop_size=34"):
+        RandomCropDataset(_images(), crop_size=34, length=1)
