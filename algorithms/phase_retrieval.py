@@ -20,6 +20,11 @@ Updates, with ``u = P_M(x_k)``:
 The upper bound (``upper=1`` for images in [0, 1]) is a prior the measurement alone does not give; it is off
 by default (the classical baselines use support and non-negativity only).
 
+Shrink-wrap (Marchesini et al., Phys. Rev. B 68, 2003; ``shrinkwrap_every`` > 0): every k iterations the
+support becomes, per sample, the pixels where the current estimate ``P_S(P_M(x))`` blurred by a Gaussian of
+width sigma exceeds ``shrinkwrap_threshold`` x its maximum (within the known n x n support); sigma decays
+from ``shrinkwrap_sigma`` by 1 % per update to 1.5 px. It tightens the loose box support to the object.
+
 HIO/RAAR iterates are not themselves feasible: the estimate is read out after (at least one) final ER step.
 """
 
@@ -36,6 +41,7 @@ __all__ = [
     "ALGORITHMS",
     "DEFAULT_BETA",
     "ClassicalPhaseRetrieval",
+    "average_aligned",
     "error_reduction",
     "feasible_mask",
     "hybrid_input_output",
@@ -45,6 +51,7 @@ __all__ = [
     "project_object",
     "raar",
     "random_phase_init",
+    "shrinkwrap_support",
 ]
 
 ALGORITHMS: tuple[str, ...] = ("er", "hio", "raar")
@@ -163,6 +170,37 @@ def iterate(
     return raar(x, y, support, iterations, b, nonnegative, upper)
 
 
+def _gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    g = (g / g.sum()).view(1, 1, -1)
+    b, c, h, w = x.shape
+    flat = x.reshape(b * c, 1, h, w)
+    flat = torch.nn.functional.conv2d(flat, g.view(1, 1, 1, -1), padding=(0, radius))
+    flat = torch.nn.functional.conv2d(flat, g.view(1, 1, -1, 1), padding=(radius, 0))
+    return flat.view(b, c, h, w)
+
+
+def shrinkwrap_support(estimate: Tensor, support: Tensor, sigma: float, threshold: float) -> Tensor:
+    """Per-sample support (B, C, m, m): ``blur_sigma(|estimate|) > threshold * max``, within ``support``."""
+    blurred = _gaussian_blur(estimate.abs(), sigma)
+    peak = blurred.flatten(1).amax(dim=1).view(-1, *([1] * (estimate.ndim - 1)))
+    return (blurred > threshold * peak) & support
+
+
+def average_aligned(estimates: Tensor, residual: Tensor, reference: Tensor, k: int) -> Tensor:
+    """Mean of the ``k`` lowest-residual estimates per sample, each first turned to whichever of itself and
+    its 180-degree rotation (on the centred m x m grid: the twin image, same magnitudes) is closer to
+    ``reference``. estimates (R, B, C, m, m), residual (R, B), reference (B, C, m, m) -> (B, C, m, m)."""
+    k = min(k, estimates.shape[0])
+    order = residual.argsort(dim=0)[:k]  # (k, B)
+    picked = estimates[order, torch.arange(estimates.shape[1], device=estimates.device)]  # (k, B, C, m, m)
+    turned = torch.flip(picked, dims=(-2, -1))
+    keep = (picked - reference).square().flatten(2).sum(2) <= (turned - reference).square().flatten(2).sum(2)
+    return torch.where(keep[..., None, None, None], picked, turned).mean(dim=0)
+
+
 def random_phase_init(
     y: Tensor,
     support: Tensor,
@@ -196,6 +234,10 @@ class ClassicalPhaseRetrieval(nn.Module):
         seed: seed of the restart generator.
         clamp_output: clamp x_hat to [0, 1] (before the residual-based selection).
         upper: also project the iterates onto ``x <= upper`` (1: the images' range; None: off).
+        shrinkwrap_every: update the support by shrink-wrap every this many iterations (0: the fixed box).
+        shrinkwrap_sigma, shrinkwrap_threshold: the first blur width (px) and the relative threshold.
+        average_best: return the mean of the ``average_best`` lowest-residual restarts (each turned by 180
+            degrees if that brings it closer to the best one) instead of the best alone (1: the best).
     """
 
     def __init__(
@@ -210,6 +252,10 @@ class ClassicalPhaseRetrieval(nn.Module):
         seed: int = 0,
         clamp_output: bool = True,
         upper: float | None = None,
+        shrinkwrap_every: int = 0,
+        shrinkwrap_sigma: float = 3.0,
+        shrinkwrap_threshold: float = 0.1,
+        average_best: int = 1,
     ) -> None:
         super().__init__()
         if algorithm not in ALGORITHMS:
@@ -226,6 +272,11 @@ class ClassicalPhaseRetrieval(nn.Module):
             raise ValueError(f"beta must be None or in (0, 1], got {beta}")
         if upper is not None and upper <= 0:
             raise ValueError(f"upper must be None or > 0, got {upper}")
+        if shrinkwrap_every < 0 or shrinkwrap_sigma <= 0 or not 0.0 <= shrinkwrap_threshold < 1.0:
+            raise ValueError(
+                "need shrinkwrap_every >= 0, shrinkwrap_sigma > 0 and shrinkwrap_threshold in [0, 1), got "
+                f"{shrinkwrap_every}, {shrinkwrap_sigma}, {shrinkwrap_threshold}"
+            )
         self.algorithm = algorithm
         self.image_size = image_size
         self.pad = pad
@@ -236,6 +287,12 @@ class ClassicalPhaseRetrieval(nn.Module):
         self.seed = seed
         self.clamp_output = clamp_output
         self.upper = None if upper is None else float(upper)
+        self.shrinkwrap_every = shrinkwrap_every
+        self.shrinkwrap_sigma = float(shrinkwrap_sigma)
+        self.shrinkwrap_threshold = float(shrinkwrap_threshold)
+        if average_best < 1:
+            raise ValueError(f"average_best must be >= 1, got {average_best}")
+        self.average_best = average_best
         self.support: Tensor
         self.register_buffer("support", support_mask(image_size, pad), persistent=False)
 
@@ -261,18 +318,39 @@ class ClassicalPhaseRetrieval(nn.Module):
         x = random_phase_init(y_rep, support, generator, upper=upper)
         if x0 is not None:
             x[:b] = project_object(pad_image(x0.to(y.dtype), self.pad), support, upper=upper)
-        x = iterate(self.algorithm, x, y_rep, support, self.iterations, self.beta, upper=upper)
+        x, support = self._iterate(x, y_rep, support)
         x = error_reduction(x, y_rep, support, max(1, self.final_er_iterations), upper=upper)
         if self.clamp_output:
             x = x.clamp(0.0, 1.0)
         residual = magnitude_residual(x, y_rep).view(r, b)
         best = residual.argmin(dim=0)  # (B,)
-        x = x.view(r, b, 1, m, m)[best, torch.arange(b, device=y.device)]
-        return crop_center(x, n)
+        x = x.view(r, b, 1, m, m)
+        chosen = x[best, torch.arange(b, device=y.device)]
+        if self.average_best > 1:
+            chosen = average_aligned(x, residual, chosen, self.average_best)
+        return crop_center(chosen, n)
+
+    def _iterate(self, x: Tensor, y: Tensor, support: Tensor) -> tuple[Tensor, Tensor]:
+        """The main iterations, with shrink-wrap support updates if configured: (last iterate, support)."""
+        every = self.shrinkwrap_every
+        if every <= 0:
+            return iterate(
+                self.algorithm, x, y, support, self.iterations, self.beta, upper=self.upper
+            ), support
+        sigma, box, done = self.shrinkwrap_sigma, support, 0
+        while done < self.iterations:
+            steps = min(every, self.iterations - done)
+            x = iterate(self.algorithm, x, y, support, steps, self.beta, upper=self.upper)
+            done += steps
+            estimate = project_object(project_magnitude(x, y), support, upper=self.upper)
+            support = shrinkwrap_support(estimate, box, sigma, self.shrinkwrap_threshold)
+            sigma = max(1.5, 0.99 * sigma)
+        return x, support
 
     def extra_repr(self) -> str:
         return (
             f"algorithm={self.algorithm!r}, image_size={self.image_size}, pad={self.pad}, "
             f"iterations={self.iterations}, beta={self.beta}, restarts={self.restarts}, "
-            f"final_er_iterations={self.final_er_iterations}, seed={self.seed}, upper={self.upper}"
+            f"final_er_iterations={self.final_er_iterations}, seed={self.seed}, upper={self.upper}, "
+            f"shrinkwrap_every={self.shrinkwrap_every}"
         )

@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hydra
-from phase_retrieval import load_net
+from harness import load_net
 
 from algorithms.phase_retrieval import ClassicalPhaseRetrieval
 from framework.resolvers import register_resolvers

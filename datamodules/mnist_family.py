@@ -11,6 +11,7 @@ from torch import nn
 
 from datamodules.base import DictDataset, ImageDataModule, ImageFileDataset
 from datamodules.sources import load_mnist_family
+from framework.errors import UserError
 
 
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -34,6 +35,8 @@ class MNISTFamilyDataModule(ImageDataModule):
         test_size: evaluate on the first ``test_size`` test images (all when null).
         train_size: train on the first ``train_size`` remaining training images (all when null).
         local_copies: folders of the gzipped IDX files to read before trying to download.
+        test_split: what the test step scores: ``"test"`` (the test images) or ``"val"`` (the validation
+            images, e.g. to choose among finished variants on validation with the task's own test step).
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class MNISTFamilyDataModule(ImageDataModule):
         local_copies: list[str] | None = None,
         download: bool = True,
         split_seed: int = 0,
+        test_split: str = "test",
         batch_size: int = 256,
         eval_batch_size: int | None = 1000,
         num_workers: int = 0,
@@ -58,6 +62,17 @@ class MNISTFamilyDataModule(ImageDataModule):
         self.dataset, self.root, self.image_size, self.pad = dataset, Path(root), image_size, pad
         self.val_size, self.test_size, self.train_size = val_size, test_size, train_size
         self.local_copies, self.download, self.split_seed = local_copies, download, split_seed
+        if test_split not in ("test", "val"):
+            raise UserError(f"data.test_split={test_split} is not allowed: choose test or val")
+        self.test_split = test_split
+
+    def _split_train(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(validation, training) images: ``val_size`` held out of the training set by ``split_seed``."""
+        images = self._load(train=True)
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.split_seed))
+        val_index, train_index = order[: self.val_size], order[self.val_size :]
+        train_index = train_index[: self.train_size] if self.train_size else train_index
+        return images[val_index], images[train_index]
 
     def _load(self, train: bool) -> torch.Tensor:
         images = load_mnist_family(self.dataset, self.root, train, self.download, self.local_copies)
@@ -68,14 +83,11 @@ class MNISTFamilyDataModule(ImageDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            images = self._load(train=True)
-            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.split_seed))
-            val_index, train_index = order[: self.val_size], order[self.val_size :]
-            train_index = train_index[: self.train_size] if self.train_size else train_index
-            self.train_set = DictDataset(target=images[train_index])
-            self.val_set = DictDataset(target=images[val_index])
+            val, train = self._split_train()
+            self.train_set = DictDataset(target=train)
+            self.val_set = DictDataset(target=val)
         if stage in (None, "test") and self.test_set is None:
-            images = self._load(train=False)
+            images = self._split_train()[0] if self.test_split == "val" else self._load(train=False)
             self.test_set = DictDataset(target=images[: self.test_size] if self.test_size else images)
 
     def predict_dataset(self, path: str) -> ImageFileDataset:

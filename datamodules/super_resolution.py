@@ -6,7 +6,9 @@ place (``operators.degradation.make_lr``) for training, validation and test alik
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -18,14 +20,61 @@ from datamodules.io import list_images, load_image
 from framework.errors import UserError
 from operators.degradation import mod_crop
 
+SR_SPLIT_FILE = Path(__file__).parent / "splits" / "sr_val_holdout.json"
+
+
+def load_paths(paths: Sequence[Path]) -> list[torch.Tensor]:
+    """The images at ``paths`` as uint8 RGB (3, H, W); gray images become RGB."""
+    return [load_image(path, "RGB").mul(255).round().to(torch.uint8) for path in paths]
+
 
 def load_folders(folders: Sequence[str]) -> list[torch.Tensor]:
     """Every image of ``folders`` as uint8 RGB (3, H, W); gray images become RGB."""
-    images = []
+    return load_paths([path for folder in folders for path in list_images(folder)])
+
+
+def read_holdout(path: str | Path) -> dict[str, list[str]]:
+    """The committed validation hold-out: training folder name (e.g. ``"T91"``) → file names held out."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"data.val_split_file='{path}' does not exist: restore datamodules/splits/ from git")
+    data = json.loads(path.read_text())
+    return {folder: list(names) for folder, names in data["holdout"].items()}
+
+
+def make_holdout(
+    folders: Sequence[str | Path], counts: dict[str, int], seed: int = 0
+) -> dict[str, list[str]]:
+    """``counts[name]`` file names of each training folder drawn with ``torch.randperm`` (seeded) over the
+    sorted listing, sorted (how ``datamodules/splits/sr_val_holdout.json`` was made, once)."""
+    generator = torch.Generator().manual_seed(seed)
+    holdout = {}
     for folder in folders:
-        for path in list_images(folder):
-            images.append(load_image(path, "RGB").mul(255).round().to(torch.uint8))
-    return images
+        names = [p.name for p in list_images(folder)]
+        count = counts.get(Path(folder).name, 0)
+        order = torch.randperm(len(names), generator=generator)[:count]
+        holdout[Path(folder).name] = sorted(names[i] for i in order.tolist())
+    return holdout
+
+
+def split_training_folders(
+    train_dirs: Sequence[str], holdout: dict[str, list[str]]
+) -> tuple[list[Path], list[Path]]:
+    """(training paths, held-out validation paths) of ``train_dirs``: a folder's files listed under its name
+    in ``holdout`` validate, the others train."""
+    train, val = [], []
+    for folder in train_dirs:
+        paths = list_images(folder)
+        held = set(holdout.get(Path(folder).name, []))
+        missing = held - {p.name for p in paths}
+        if missing:
+            raise UserError(
+                f"data.val_split_file holds out {sorted(missing)[:3]} of '{folder}', which it does not have: "
+                "restore the folder or the split file"
+            )
+        for path in paths:
+            (val if path.name in held else train).append(path)
+    return train, val
 
 
 def transpose_hw(image: torch.Tensor) -> torch.Tensor:
@@ -81,10 +130,16 @@ class ListDataset(Dataset):
 
 
 class SuperResolutionDataModule(ImageDataModule):
-    """Train on random crops of ``train_dirs``, validate on ``val_dirs``, test on each of ``test_dirs``
-    (name → folder, reported separately as ``test/<name>/psnr_y`` …).
+    """Train on random crops of ``train_dirs`` less a held-out part, validate on that held-out part (and any
+    ``val_dirs``), test on each of ``test_dirs`` (name → folder, reported separately as
+    ``test/<name>/psnr_y`` …). The test sets never validate: a validation folder that is a test folder is
+    refused, so the best checkpoint is chosen on images the test never sees.
 
     Args:
+        val_split_file: JSON whose ``holdout`` maps a training folder's name (``"T91"``, ``"BSD200"``) to the
+            file names held out of training for validation (None: the committed
+            ``datamodules/splits/sr_val_holdout.json``, 10 of T91's 91 and 20 of BSD200's 200, seed 0).
+        val_dirs: extra whole folders to validate on (default none).
         scale: upscaling factor r; ``crop_size`` (HR pixels) must be a multiple of it.
         samples_per_epoch: random crops drawn per training epoch.
     """
@@ -92,8 +147,9 @@ class SuperResolutionDataModule(ImageDataModule):
     def __init__(
         self,
         train_dirs: Sequence[str],
-        val_dirs: Sequence[str],
         test_dirs: dict[str, str],
+        val_dirs: Sequence[str] = (),
+        val_split_file: str | None = None,
         scale: int = 3,
         crop_size: int = 96,
         samples_per_epoch: int = 8000,
@@ -108,15 +164,29 @@ class SuperResolutionDataModule(ImageDataModule):
         if crop_size % scale:
             raise UserError(f"data.crop_size={crop_size} must be a multiple of data.scale={scale}")
         self.train_dirs, self.val_dirs, self.test_dirs = list(train_dirs), list(val_dirs), dict(test_dirs)
+        tests = {Path(folder).resolve() for folder in self.test_dirs.values()}
+        for folder in self.val_dirs:
+            if Path(folder).resolve() in tests:
+                raise UserError(
+                    f"data.val_dirs has the test folder '{folder}': validate on images held out of training "
+                    "(data.val_split_file), not on a test set"
+                )
+        self.val_split_file = Path(val_split_file) if val_split_file else SR_SPLIT_FILE
         self.scale, self.crop_size, self.samples_per_epoch = scale, crop_size, samples_per_epoch
         self.test_set_names = list(self.test_dirs)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            self.train_set = RandomCropDataset(
-                load_folders(self.train_dirs), self.crop_size, self.samples_per_epoch
-            )
-            self.val_set = ListDataset(load_folders(self.val_dirs), self.scale)
+            train, held_out = split_training_folders(self.train_dirs, read_holdout(self.val_split_file))
+            val = held_out + [p for folder in self.val_dirs for p in list_images(folder)]
+            if not val:
+                raise UserError(
+                    f"no validation images: {self.val_split_file} holds none out of data.train_dirs and "
+                    "data.val_dirs is empty"
+                )
+            self.train_set = RandomCropDataset(load_paths(train), self.crop_size, self.samples_per_epoch)
+            self.val_set = ListDataset(load_paths(val), self.scale)
+            self.val_paths = val
         if stage in (None, "test") and self.test_set is None:
             self.test_set = [
                 ListDataset(load_folders([folder]), self.scale) for folder in self.test_dirs.values()

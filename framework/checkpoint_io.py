@@ -110,8 +110,8 @@ def load_net_weights(
     plain ``state_dict`` file. ``strict``: the architecture must match the one that was trained; otherwise
     every tensor whose name and shape match is loaded and the rest keep their initialisation, said in one
     warning (a net of one upscaling factor starts from another's this way: Lim et al., CVPRW 2017, §4.2;
-    BasicSR's ``strict_load_g: false``). ``key`` names the config value in errors, ``strict_switch`` the one that turns
-    ``strict`` off."""
+    BasicSR's ``strict_load_g: false``). ``key`` names the config value in errors, ``strict_switch`` the one
+    that turns ``strict`` off."""
     path = Path(checkpoint).expanduser()
     if not path.is_file():
         raise UserError(f"{key}={checkpoint} does not exist: give the .ckpt of a trained run")

@@ -1,8 +1,12 @@
-"""A trained network out of its Lightning checkpoint, and into ONNX (checked against torch with ONNX Runtime).
+"""A trained network out of its run, and into ONNX (checked against torch with ONNX Runtime).
 
-A run directory holds ``config_resolved.yaml`` (written by :func:`framework.runner.run`) and
-``checkpoints/*.ckpt``; the config says how to build the net (``module.net``, a ``_target_`` node) and the
-checkpoint's ``state_dict`` holds its weights under ``net.``. Nothing here knows about a task.
+A run directory holds ``config_resolved.yaml`` (written by :func:`framework.runner.run`), ``metrics.json`` and
+``checkpoints/*.ckpt``; the config says how to build the LightningModule (``module``, a ``_target_`` node,
+its net under ``module.net``) and the checkpoint's ``state_dict`` holds the net's weights under ``net.``.
+The task supplies the example input that traces the export (``module.example_input``); a net that knows a
+better export of itself (e.g. a quantisation-aware one, whose ONNX model is int8) defines
+``export_onnx(path, example) -> Path`` and ``onnx_tolerance`` and is exported that way. Nothing here knows
+about a task.
 """
 
 from __future__ import annotations
@@ -13,21 +17,31 @@ from typing import Any
 
 import hydra
 import torch
+from lightning.pytorch import LightningModule
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from framework.checkpoint_io import load_net_weights
 from framework.errors import UserError
+from framework.results import read_results
 
 __all__ = [
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "OnnxNet",
+    "build_module",
+    "check_inputs",
     "check_onnx",
     "export_checkpoint",
-    "export_int8_onnx",
+    "export_net",
     "export_onnx",
     "find_run_config",
     "load_net",
+    "load_run",
     "onnx_session",
-    "quantize_int8",
 ]
+
+INPUT_NAME, OUTPUT_NAME = "input", "output"  # the exported graph's input and output
 
 
 def find_run_config(ckpt_path: str | Path) -> Path:
@@ -41,47 +55,72 @@ def find_run_config(ckpt_path: str | Path) -> Path:
     )
 
 
-def load_net(ckpt_path: str | Path, config_path: str | Path | None = None) -> tuple[nn.Module, DictConfig]:
-    """The network of a run, with the checkpoint's weights, in eval mode; and the run's config."""
-    ckpt_path = Path(ckpt_path)
-    if not ckpt_path.is_file():
-        raise UserError(f"checkpoint {ckpt_path} does not exist: give the path of a .ckpt file")
-    config_path = config_path or find_run_config(ckpt_path)
-    cfg = OmegaConf.load(config_path)
+def _run_files(path: str | Path, config_path: str | Path | None) -> tuple[Path, Path | None]:
+    """(config, checkpoint or None) of a run dir (its tested checkpoint) or of a checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        config = Path(config_path) if config_path else path / "config_resolved.yaml"
+        if not config.is_file():
+            raise UserError(f"{path} has no config_resolved.yaml: give the directory of a run of run.py")
+        checkpoint = read_results(path).get("tested_checkpoint")
+        return config, Path(checkpoint) if checkpoint else None
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist: give the path of a .ckpt file or of a run dir")
+    return Path(config_path) if config_path else find_run_config(path), path
+
+
+def build_module(cfg: DictConfig, checkpoint: str | Path | None = None) -> LightningModule:
+    """The LightningModule of a run's config, in eval mode, its net's weights from ``checkpoint`` (None: as
+    the config builds it). The training loss is not built (``loss=None``): running the net does not need it,
+    and it may load weights of its own (a perceptual loss)."""
+    if OmegaConf.select(cfg, "module.net._target_") is None:
+        raise UserError("the config has no module.net._target_: is it a run's config_resolved.yaml?")
+    module: LightningModule = hydra.utils.instantiate(cfg.module, loss=None)
+    if checkpoint is not None:
+        load_net_weights(module.net, checkpoint)
+    return module.eval()
+
+
+def load_run(path: str | Path, config_path: str | Path | None = None) -> tuple[LightningModule, DictConfig]:
+    """The LightningModule of a run (:func:`build_module`), its net holding the trained weights; and the
+    run's config.
+
+    ``path`` is a checkpoint (its config found beside it, or ``config_path``) or a run dir (its config and the
+    checkpoint its ``metrics.json`` says was tested; a run without one, e.g. ``stage=test`` of a model with
+    nothing to train, or a net that loads its own weights, keeps the net as its config builds it)."""
+    config, checkpoint = _run_files(path, config_path)
+    cfg = OmegaConf.load(config)
     if not isinstance(cfg, DictConfig) or OmegaConf.select(cfg, "module.net._target_") is None:
-        raise UserError(f"{config_path} has no module.net._target_: is it a run's config_resolved.yaml?")
-    net: nn.Module = hydra.utils.instantiate(cfg.module.net)
-    checkpoint: dict[str, Any] = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    state = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as error:
-        raise UserError(
-            f"{ckpt_path} does not match the net of its config ({type(net).__name__}): {error}"
-        ) from None
-    return net.eval(), cfg
+        raise UserError(f"{config} has no module.net._target_: is it a run's config_resolved.yaml?")
+    return build_module(cfg, checkpoint), cfg
 
 
-def export_onnx(net: nn.Module, path: str | Path, example: Tensor | None = None) -> Path:
-    """Export ``net`` ((B, C, h, w) → (B, C, s·h, s·w)) to ONNX with dynamic batch, height and width.
+def load_net(path: str | Path, config_path: str | Path | None = None) -> tuple[nn.Module, DictConfig]:
+    """The network of a run (a checkpoint or a run dir, as :func:`load_run`), in eval mode; and its config."""
+    module, cfg = load_run(path, config_path)
+    return module.net.eval(), cfg
 
-    Input ``lr``, output ``sr``, float32, weights inside the one file; ``example`` (default a 1×3×32×32
-    random image) only traces it.
-    Needs the ``onnx`` and ``onnxscript`` packages (torch's dynamo exporter).
-    """
+
+def export_onnx(net: nn.Module, path: str | Path, example: Tensor) -> Path:
+    """Export ``net`` (one (B, C, H, W) tensor in, one out) to ONNX: input ``input``, output ``output``,
+    float32, weights inside the one file; ``example`` only traces it. Batch, height and width stay dynamic
+    where the net allows (``torch.export.Dim.AUTO``: a net that needs a fixed size keeps it); an example of
+    batch 1 is traced as a batch of 2 (``torch.export`` would take a dimension of size 1 for a constant).
+    Needs the ``onnx`` and ``onnxscript`` packages (torch's dynamo exporter)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.rand(1, 3, 32, 32) if example is None else example
-    dims = {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("h"), 3: torch.export.Dim("w")}
+    if example.shape[0] == 1:
+        example = example.expand(2, *example.shape[1:]).contiguous()
+    auto = torch.export.Dim.AUTO
     name = next(iter(inspect.signature(net.forward).parameters))  # dynamic_shapes is keyed by it
     try:
         torch.onnx.export(
             net.eval(),
             (example,),
             str(path),
-            input_names=["lr"],
-            output_names=["sr"],
-            dynamic_shapes={name: dims},
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={name: {0: auto, 2: auto, 3: auto}},
             dynamo=True,
             external_data=False,  # one self-contained file (the weights are small)
             verbose=False,
@@ -91,67 +130,10 @@ def export_onnx(net: nn.Module, path: str | Path, example: Tensor | None = None)
     return path
 
 
-def quantize_int8(
-    float_path: str | Path,
-    path: str | Path,
-    calibration: list[Tensor],
-    overrides: dict[str, tuple[float, int]] | None = None,
-) -> Path:
-    """ONNX Runtime's static int8 quantisation (QDQ format) of the model at ``float_path`` into ``path``: int8
-    per-channel symmetric weights, uint8 activations whose ranges are the min / max over the ``calibration``
-    inputs, except the tensors in ``overrides`` (name → (scale, zero point)), which keep the given ones."""
-    import numpy as np
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    input_name = onnx.load(str(float_path)).graph.input[0].name
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter({input_name: x.float().numpy()} for x in calibration)
-
-        def get_next(self) -> dict[str, Any] | None:
-            return next(self.items, None)
-
-    tensor_overrides = {
-        name: [{"scale": np.array(scale, np.float32), "zero_point": np.array(zero_point, np.uint8)}]
-        for name, (scale, zero_point) in (overrides or {}).items()
-    }
-    quantize_static(
-        str(float_path),
-        str(path),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        extra_options={"TensorQuantOverrides": tensor_overrides, "WeightSymmetric": True},
-    )
-    return Path(path)
-
-
-def export_int8_onnx(net: nn.Module, path: str | Path) -> Path:
-    """Export a quantisation-aware net (:class:`models.quantization.Int8SimulatedESPCN`: ``net.net`` the
-    float net, ``net.activation_qparams()`` its frozen uint8 ranges) to an int8 QDQ ONNX model that ONNX
-    Runtime runs with integer convolutions: for the graph input and the output of every compute node (all
-    but DepthToSpace, in graph order) the (scale, zero point) that QAT learned, so ONNX Runtime rounds where
-    the training's simulation did."""
-    import onnx
-
-    path = Path(path)
-    try:
-        qparams = net.activation_qparams()
-    except ValueError as error:
-        raise UserError(f"cannot export {type(net).__name__} to int8: {error}") from None
-    float_path = export_onnx(net.net, path.with_name(f"{path.stem}.float.onnx"))
-    graph = onnx.load(str(float_path)).graph
-    tensors = [graph.input[0].name] + [n.output[0] for n in graph.node if n.op_type != "DepthToSpace"]
-    if len(tensors) != len(qparams):
-        raise UserError(f"{float_path} has {len(tensors)} tensors to quantise, the net {len(qparams)} ranges")
-    # every range is overridden: the one calibration image only lets the quantiser run
-    quantize_int8(float_path, path, [torch.zeros(1, 3, 8, 8)], dict(zip(tensors, qparams, strict=True)))
-    float_path.unlink()
-    return path
+def export_net(net: nn.Module, path: str | Path, example: Tensor) -> Path:
+    """``net.export_onnx(path, example)`` when the net defines its own export, else :func:`export_onnx`."""
+    own = getattr(net, "export_onnx", None)
+    return Path(own(path, example)) if callable(own) else export_onnx(net, path, example)
 
 
 def onnx_session(path: str | Path, threads: int | None = None) -> Any:
@@ -159,7 +141,7 @@ def onnx_session(path: str | Path, threads: int | None = None) -> Any:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise UserError("checking an ONNX model needs `pip install onnxruntime`") from None
+        raise UserError("running an ONNX model needs `pip install onnxruntime`") from None
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
@@ -167,15 +149,52 @@ def onnx_session(path: str | Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+class OnnxNet(nn.Module):
+    """An ONNX model run by ONNX Runtime on the CPU, as a torch module: a (B, C, H, W) float tensor in, the
+    model's first output out (float32, on the input's device). No gradients, no parameters."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.session = onnx_session(self.path, threads)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def forward(self, x: Tensor) -> Tensor:
+        feed = {self.input_name: x.detach().float().contiguous().cpu().numpy()}
+        (out,) = self.session.run([self.output_name], feed)
+        return torch.from_numpy(out).to(x.device)
+
+    def extra_repr(self) -> str:
+        return str(self.path)
+
+
 def check_onnx(path: str | Path, net: nn.Module, inputs: Tensor) -> float:
     """Max |ONNX Runtime − torch| of ``net`` on ``inputs`` (float32)."""
-    session = onnx_session(path)
     with torch.no_grad():
         expected = net.eval()(inputs)
-    (got,) = session.run(["sr"], {"lr": inputs.float().numpy()})
-    if got.shape != tuple(expected.shape):
-        raise UserError(f"ONNX output shape {got.shape} differs from torch {tuple(expected.shape)}")
-    return float((torch.from_numpy(got) - expected).abs().max())
+        got = OnnxNet(path)(inputs)
+    if got.shape != expected.shape:
+        raise UserError(f"ONNX output shape {tuple(got.shape)} differs from torch {tuple(expected.shape)}")
+    return float((got - expected).abs().max())
+
+
+def check_inputs(net: nn.Module, example: Tensor) -> Tensor:
+    """What the export is checked on: a batch of 3 of twice the example's height and three times its width
+    (not the traced size, so dynamic dimensions are exercised; multiples keep any divisibility a net needs),
+    or of the example's size when the torch net does not accept another one."""
+    generator = torch.Generator().manual_seed(0)
+    _, channels, height, width = example.shape
+    low, high = float(example.min()), float(example.max())
+    for size in ((2 * height, 3 * width), (height, width)):
+        inputs = low + (high - low) * torch.rand(3, channels, *size, generator=generator)
+        try:
+            with torch.no_grad():
+                net.eval()(inputs)
+        except Exception:  # any error: the net does not take this size; try the next one
+            continue
+        return inputs
+    return example
 
 
 def export_checkpoint(
@@ -183,24 +202,21 @@ def export_checkpoint(
     output: str | Path | None = None,
     config_path: str | Path | None = None,
     atol: float = 1e-4,
-    check_size: tuple[int, int] = (45, 61),
 ) -> tuple[Path, float]:
-    """Load a run's net, export it to ``output`` (default: the checkpoint's path with ``.onnx``), and check
-    ONNX Runtime against torch on a random image of ``check_size`` (not the traced size, so the dynamic
-    height / width are exercised). Returns (path, max abs difference); raises if the difference ≥ ``atol``.
-
-    A quantisation-aware net (with ``activation_qparams``) becomes the int8 model (:func:`export_int8_onnx`);
-    ONNX Runtime may round a tie the other way than torch, so ``atol`` is at least 1.5 steps of the (uint8)
-    output."""
-    net, _ = load_net(ckpt_path, config_path)
+    """Load a run's net, export it to ``output`` (default: the checkpoint's path with ``.onnx``) traced on the
+    task's example input (``module.example_input(1)``), and check ONNX Runtime against torch on
+    :func:`check_inputs`. Returns (path, max abs difference); raises if the difference ≥ ``atol``, or ≥ the
+    net's own ``onnx_tolerance`` when it is larger (an int8 model rounds a tie the other way than torch)."""
+    module, _ = load_run(ckpt_path, config_path)
+    net = module.net.eval()
+    example = module.example_input(1).float()
     output = output or Path(ckpt_path).with_suffix(".onnx")
-    if hasattr(net, "activation_qparams"):
-        path = export_int8_onnx(net, output)
-        atol = max(atol, 1.5 * net.activation_qparams()[-1][0])
-    else:
-        path = export_onnx(net, output)
-    generator = torch.Generator().manual_seed(0)
-    diff = check_onnx(path, net, torch.rand(1, 3, *check_size, generator=generator))
+    try:
+        path = export_net(net, output, example)
+        atol = max(atol, float(getattr(net, "onnx_tolerance", 0.0)))
+    except ValueError as error:
+        raise UserError(f"cannot export {type(net).__name__}: {error}") from None
+    diff = check_onnx(path, net, check_inputs(net, example))
     if not diff < atol:
         raise UserError(f"ONNX Runtime differs from torch by {diff:.3g} (>= {atol:g}) for {path}")
     return path, diff

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from lightning_modules.base import ImagingModule, OptimizerFactory, SchedulerFactory
-from metrics.phase_retrieval import rot180_invariant_metrics
+from metrics.phase_retrieval import PaperPSNR, rot180_invariant_metrics
 from operators.fourier import FourierMagnitude, rot180
 
 
@@ -33,7 +33,7 @@ class PhaseRetrievalModule(ImagingModule):
     """``net(y) → x̂``; ``forward_model`` makes y from the batch's clean images (with noise, if configured);
     ``image_size`` is the side of those images."""
 
-    metric_names = ("ssim_dr2", "ssim", "mse", "mae", "psnr")
+    metric_names = ("ssim_paper", "ssim_dr2", "ssim", "mse", "mae", "psnr")
 
     def __init__(
         self,
@@ -59,6 +59,10 @@ class PhaseRetrievalModule(ImagingModule):
 
     def metric_fn(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         return rot180_invariant_metrics(pred, target)
+
+    def dataset_metrics(self) -> dict[str, Any]:
+        """``psnr_paper``: the published tables' PSNR, from the split's mean MSE (:class:`PaperPSNR`)."""
+        return {"psnr_paper": PaperPSNR()}
 
     def visuals(
         self, inputs: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None

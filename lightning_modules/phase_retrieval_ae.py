@@ -3,7 +3,7 @@
 1. ``"autoencoder"`` (epochs ``[0, ae_epochs)``): the :class:`~models.prdad.ConvAutoEncoder` learns clean
    images, ``L = rot180_L2(D(E(x)), x) + sparsity_weight * mean|E(x)|``.
 2. ``"mapping"`` (the next ``mapping_epochs``): the auto-encoder is frozen (``requires_grad=False`` and eval
-   mode, so its BatchNorm statistics stay put); the MLP learns ``y -> code`` with
+   mode, so its BatchNorm statistics stay put); the predictor (MLP + ConvNet) learns ``y -> code`` with
    ``L = code_weight * min(MSE(c, E(x)), MSE(c, E(R180 x))) + mapping_image_weight * loss(D(c), x)``:
    ``y`` cannot tell ``x`` from ``R180(x)``, so each sample is matched with the closer orientation's code.
 3. ``"finetune"`` (the remaining epochs, up to ``trainer.max_epochs``): everything trainable, the task's
@@ -73,7 +73,7 @@ class PRDADAutoEncoderModule(PhaseRetrievalModule):
         """Freeze what ``stage`` does not train: the MLP in stage 1, the auto-encoder in stage 2."""
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
-        self.net.mlp.requires_grad_(stage != "autoencoder")
+        self.net.predictor.requires_grad_(stage != "autoencoder")
         self.net.autoencoder.requires_grad_(stage != "mapping")
         self.net.autoencoder.train(self.training and stage != "mapping")
         if stage != self._stage:

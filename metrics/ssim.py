@@ -17,7 +17,8 @@ Conventions used in this project:
 * super-resolution ``ssim_y`` (= BasicSR ``calculate_ssim``): Gaussian 11 / σ 1.5, ``border="valid"``, 8-bit Y
   in 0..255, data range 255 (:mod:`metrics.super_resolution`);
 * scikit-image's ``structural_similarity`` defaults: ``window="uniform", kernel_size=7,
-  sample_covariance=True`` (``border="valid"``).
+  sample_covariance=True`` (``border="valid"``); with data range 2 this is phase retrieval's ``ssim_paper``,
+  the published PR-DAD tables' convention (:mod:`metrics.phase_retrieval`).
 
 Why not torchmetrics' function itself (the PR metric used it before): it filters a batch of 1-channel images
 with the full 2-D window; here the window is applied as two 1-D passes of one depthwise convolution. Same

@@ -1,8 +1,10 @@
 """Ablations of PR-DAD (Dekel & Gugel, ICFSP 2022): what the MLP input, the MLP itself and a classical
 refinement add.
 
-* :class:`PRDADFourierBranch`: PR-DAD I with an image-domain branch in the MLP input, the zero-phase inverse
-  FFT (``branch="ifft"``) or inverse DCT (``branch="idct"``) of the magnitudes.
+* :class:`PRDADFourierBranch`: PR-DAD I with an image-domain branch in the MLP *input*, the zero-phase inverse
+  FFT (``branch="ifft"``) or inverse DCT (``branch="idct"``) of the magnitudes, at PR-DAD I's weight count.
+  (The lecture's iFFT/iDCT ablation -- a fixed inverse transform in the network's output path -- is
+  ``PRDADWaveletPacket(inverse_transform=...)``; the identity / shuffle decoders are ``decoder=...`` there.)
 * :class:`ConvOnlyPR`: no MLP: a small convolutional encoder/decoder from the (fftshifted, ``log1p``)
   magnitude map to the image.
 * :class:`RefinedPR`: "actual phase recovery": a (trained, frozen) network's output as the start of ER / HIO
@@ -25,9 +27,12 @@ from models.prdad import (
     OUTPUT_ACTIVATIONS,
     ConvDoubleBlock,
     DownConvBlock,
-    MagnitudeMLP,
+    MagnitudePredictor,
     PRDADWaveletPacket,
     UpConvBlock,
+    apply_output_activation,
+    equalised_hidden_widths,
+    idct_matrix,
     magnitude_features,
     num_magnitude_features,
 )
@@ -46,37 +51,21 @@ BRANCHES: tuple[str, ...] = ("ifft", "idct")
 INPUT_MODES: tuple[str, ...] = ("resize", "crop")
 
 
-def _output_activation(x: Tensor, name: str) -> Tensor:
-    if name == "sigmoid":
-        return torch.sigmoid(x)
-    if name == "clamp":
-        return x.clamp(0.0, 1.0)
-    return x
-
-
-def idct_matrix(size: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """The orthonormal DCT-II matrix ``D`` (size x size): ``dct(v) = D v``, ``idct(v) = D.T v``.
-
-    ``D[k, j] = s_k cos(pi (2 j + 1) k / (2 size))``, ``s_0 = sqrt(1 / size)``, ``s_k = sqrt(2 / size)``; the
-    2-D inverse (``scipy.fft.idctn(Y, norm="ortho")``) is ``D.T @ Y @ D``.
-    """
-    k = torch.arange(size, dtype=torch.float64)[:, None]
-    j = torch.arange(size, dtype=torch.float64)[None, :]
-    d = torch.cos(math.pi * (2 * j + 1) * k / (2 * size)) * math.sqrt(2.0 / size)
-    d[0] /= math.sqrt(2.0)
-    return d.to(dtype)
-
-
 class PRDADFourierBranch(PRDADWaveletPacket):
-    """PR-DAD I whose MLP also sees an image-domain transform of the magnitudes (zero phase).
+    """PR-DAD I whose MLP also sees an image-domain transform of the magnitudes (zero phase): the *input*
+    branch variant (``experiment=ablation_ifft_input`` / ``ablation_idct_input``); the lecture's ablation puts
+    the fixed transform in the output path instead (``PRDADWaveletPacket(inverse_transform=...)``).
 
     The MLP input is ``[magnitude_features(y), b(y)]`` with ``b = Re IFFT2_ortho(y)`` (``branch="ifft"``; real
     and centro-symmetric like ``y``, so only its non-redundant half is used when ``half_spectrum``) or
-    ``b = IDCT2_ortho(y)`` (``branch="idct"``, all m x m values; a precomputed matrix buffer). The rest (MLP
-    widths, Haar packet decoder, output activation) is :class:`PRDADWaveletPacket`.
+    ``b = IDCT2_ortho(y)`` (``branch="idct"``, all m x m values; a precomputed matrix buffer). With
+    ``equalise_parameters`` the first hidden width shrinks so the MLP keeps PR-DAD I's weight count
+    (:func:`~models.prdad.equalised_hidden_widths`): a row then says what the branch adds, not what more
+    weights add. The rest (ConvNet, Haar packet decoder, output activation) is :class:`PRDADWaveletPacket`.
 
     Args:
-        branch: ``"ifft"`` or ``"idct"``. Others: as :class:`PRDADWaveletPacket`.
+        branch: ``"ifft"`` or ``"idct"``. equalise_parameters: see above. Others: as
+            :class:`PRDADWaveletPacket`.
     """
 
     def __init__(
@@ -90,9 +79,18 @@ class PRDADFourierBranch(PRDADWaveletPacket):
         output_activation: str = "sigmoid",
         input_transform: str = "log1p",
         branch: str = "ifft",
+        equalise_parameters: bool = True,
+        conv_widths: tuple[int, ...] | None = None,
+        activation: str = "prelu",
+        padding_mode: str = "replicate",
     ) -> None:
         if branch not in BRANCHES:
             raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+        m = image_size + 2 * pad
+        self.branch = branch
+        self.branch_half = half_spectrum and branch == "ifft"
+        self.equalise_parameters = equalise_parameters
+        self.branch_features = num_magnitude_features(m, self.branch_half)
         super().__init__(
             image_size,
             pad,
@@ -102,18 +100,42 @@ class PRDADFourierBranch(PRDADWaveletPacket):
             dropout,
             output_activation,
             input_transform,
+            "haar",
+            conv_widths,
+            activation,
+            padding_mode,
         )
-        m = self.measured_size
-        self.branch = branch
-        self.branch_half = half_spectrum and branch == "ifft"
         self.idct: Tensor | None
         self.register_buffer("idct", idct_matrix(m) if branch == "idct" else None, persistent=False)
-        branch_features = num_magnitude_features(m, self.branch_half)
-        self.mlp = MagnitudeMLP(
-            num_magnitude_features(m, half_spectrum) + branch_features,
-            image_size * image_size,
+
+    def _build_predictor(
+        self,
+        in_features: int,
+        width_multipliers: tuple[float, ...],
+        dropout: float,
+        conv_widths: tuple[int, ...] | None,
+        activation: str,
+        padding_mode: str,
+        inverse_transform: str,
+    ) -> MagnitudePredictor:
+        total = in_features + self.branch_features
+        out = math.prod(self.coeff_shape)
+        hidden = (
+            equalised_hidden_widths(in_features, out, total, out, width_multipliers)
+            if self.equalise_parameters
+            else None
+        )
+        return MagnitudePredictor(
+            total,
+            self.coeff_shape,
+            self.coeff_shape[0],
             width_multipliers,
             dropout,
+            conv_widths,
+            activation,
+            padding_mode,
+            inverse_transform,
+            hidden_features=hidden,
         )
 
     def branch_image(self, y: Tensor) -> Tensor:
@@ -123,15 +145,14 @@ class PRDADFourierBranch(PRDADWaveletPacket):
         d = self.idct.to(y.dtype)
         return d.T @ y @ d
 
-    def predict_coefficients(self, y: Tensor) -> Tensor:
+    def features(self, y: Tensor) -> Tensor:
         self._check_input(y)
         b = self.branch_image(y)
         if self.branch_half:
             b = b[..., : b.shape[-1] // 2 + 1]
-        feats = torch.cat(
+        return torch.cat(
             [magnitude_features(y, self.half_spectrum, self.input_transform), b.flatten(1).to(y.dtype)], dim=1
         )
-        return self.mlp(feats).view(y.shape[0], *self.coeff_shape)
 
 
 class ConvOnlyPR(nn.Module):
@@ -220,7 +241,7 @@ class ConvOnlyPR(nn.Module):
             h = block(h)
             if self.skip_connections:
                 h = h + skip
-        return _output_activation(crop_center(self.head(h), n), self.output_activation)
+        return apply_output_activation(crop_center(self.head(h), n), self.output_activation)
 
 
 class RefinedPR(nn.Module):

@@ -10,21 +10,33 @@ quantisation of the exported float net (``onnxruntime.quantization.quantize_stat
 - the input, every conv / activation output and the output activation: uint8, one affine range per tensor.
   During training a range follows the exponential moving average of the batch min / max (the paper's
   scheme); in eval mode it is frozen, and :meth:`Int8SimulatedESPCN.activation_qparams` hands the same
-  scales and zero points to the exporter (:func:`framework.export.export_int8_onnx`), so ONNX Runtime
-  computes what the validation step scored.
+  scales and zero points to the int8 export (:func:`export_int8_onnx`, what
+  :meth:`Int8SimulatedESPCN.export_onnx` does when :func:`framework.export.export_net` exports the net), so
+  ONNX Runtime computes what the validation step scored.
+
+:func:`quantize_int8` is ONNX Runtime's static int8 quantisation of any exported float model (calibrated
+ranges after training, or the given ones).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from framework.export import export_onnx
 from models.espcn import ESPCN
 
-__all__ = ["ActivationFakeQuant", "Int8SimulatedESPCN", "fake_quant_weight"]
+__all__ = [
+    "ActivationFakeQuant",
+    "Int8SimulatedESPCN",
+    "export_int8_onnx",
+    "fake_quant_weight",
+    "quantize_int8",
+]
 
 
 def fake_quant_weight(weight: Tensor) -> Tensor:
@@ -123,7 +135,81 @@ class Int8SimulatedESPCN(nn.Module):
         in the order of the exported graph's nodes."""
         return [quant.qparams() for quant in (self.input_quant, *self.output_quants)]
 
+    @property
+    def onnx_tolerance(self) -> float:
+        """How far ONNX Runtime's int8 model may be from this simulation: 1.5 steps of the uint8 output (it
+        may round a tie the other way)."""
+        return 1.5 * self.activation_qparams()[-1][0]
+
+    def export_onnx(self, path: str | Path, example: Tensor) -> Path:
+        """This net as the int8 ONNX model it simulates (:func:`export_int8_onnx`); the hook
+        :func:`framework.export.export_net` calls. Raises ValueError before any training."""
+        return export_int8_onnx(self, path, example)
+
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         if state_dict and not any(key.startswith("net.") for key in state_dict):  # a float ESPCN's weights
             return self.net.load_state_dict(state_dict, strict=strict, assign=assign)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+def quantize_int8(
+    float_path: str | Path,
+    path: str | Path,
+    calibration: list[Tensor],
+    overrides: dict[str, tuple[float, int]] | None = None,
+) -> Path:
+    """ONNX Runtime's static int8 quantisation (QDQ format) of the model at ``float_path`` into ``path``: int8
+    per-channel symmetric weights, uint8 activations whose ranges are the min / max over the ``calibration``
+    inputs, except the tensors in ``overrides`` (name → (scale, zero point)), which keep the given ones."""
+    import numpy as np
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    input_name = onnx.load(str(float_path)).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter({input_name: x.float().numpy()} for x in calibration)
+
+        def get_next(self) -> dict[str, Any] | None:
+            return next(self.items, None)
+
+    tensor_overrides = {
+        name: [{"scale": np.array(scale, np.float32), "zero_point": np.array(zero_point, np.uint8)}]
+        for name, (scale, zero_point) in (overrides or {}).items()
+    }
+    quantize_static(
+        str(float_path),
+        str(path),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        extra_options={"TensorQuantOverrides": tensor_overrides, "WeightSymmetric": True},
+    )
+    return Path(path)
+
+
+def export_int8_onnx(net: Int8SimulatedESPCN, path: str | Path, example: Tensor) -> Path:
+    """Export a quantisation-aware net (``net.net`` the float net, traced on ``example``;
+    ``net.activation_qparams()`` its frozen uint8 ranges) to an int8 QDQ ONNX model that ONNX Runtime runs
+    with integer convolutions: for the graph input and the output of every compute node (all but
+    DepthToSpace, in graph order) the (scale, zero point) that QAT learned, so ONNX Runtime rounds where the
+    training's simulation did. Raises ValueError when a range is unset (an untrained net)."""
+    import onnx
+
+    path = Path(path)
+    qparams = net.activation_qparams()
+    float_path = export_onnx(net.net, path.with_name(f"{path.stem}.float.onnx"), example)
+    graph = onnx.load(str(float_path)).graph
+    tensors = [graph.input[0].name] + [n.output[0] for n in graph.node if n.op_type != "DepthToSpace"]
+    if len(tensors) != len(qparams):
+        raise ValueError(
+            f"{float_path} has {len(tensors)} tensors to quantise, the net {len(qparams)} ranges"
+        )
+    # every range is overridden: the one calibration image only lets the quantiser run
+    calibration = [torch.zeros(1, *example.shape[1:])]
+    quantize_int8(float_path, path, calibration, dict(zip(tensors, qparams, strict=True)))
+    float_path.unlink()
+    return path

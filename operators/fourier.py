@@ -26,6 +26,7 @@ __all__ = [
     "FourierMagnitude",
     "add_gaussian_noise",
     "add_poisson_noise",
+    "combine_magnitude_phase",
     "crop_center",
     "fourier_magnitude",
     "pad_image",
@@ -68,6 +69,17 @@ def crop_center(x: Tensor, size: int) -> Tensor:
 def fourier_magnitude(x: Tensor) -> Tensor:
     """``|FFT2(x)|`` over the last two dims with the orthonormal FFT (``norm="ortho"``); same shape as x."""
     return torch.fft.fft2(x, norm="ortho").abs()
+
+
+def combine_magnitude_phase(magnitude_of: Tensor, phase_of: Tensor) -> Tensor:
+    """``Re IFFT2(|F a| exp(i angle(F b)))``: the image with ``a``'s Fourier magnitude and ``b``'s phase
+    (orthonormal FFT, same shapes). The lecture's Fig. 1 (Dekel & Gugel, ICFSP 2022): the result looks like
+    ``b``, the phase donor -- most of an image's structure is in the phase."""
+    if magnitude_of.shape != phase_of.shape:
+        raise ValueError(f"need equal shapes, got {tuple(magnitude_of.shape)} and {tuple(phase_of.shape)}")
+    magnitude = fourier_magnitude(magnitude_of)
+    phase = torch.fft.fft2(phase_of, norm="ortho").angle()
+    return torch.fft.ifft2(torch.polar(magnitude, phase), norm="ortho").real
 
 
 def rot180(x: Tensor) -> Tensor:

@@ -2,10 +2,12 @@
 
     python scripts/export_onnx.py outputs/…/checkpoints/best-epoch012.ckpt [--output sr.onnx]
 
-The net is built from the run's ``config_resolved.yaml`` (beside the checkpoint's folder, or ``--config``),
-exported with dynamic batch / height / width (input ``lr``, output ``sr``, float32 in [0, 1]), and run by
-ONNX Runtime on an image of another size than the traced one; the max |ONNX − torch| must be < ``--atol``.
-Prints the path of the .onnx file.
+The run's LightningModule is built from its ``config_resolved.yaml`` (beside the checkpoint's folder, or
+``--config``); its net is exported traced on the task's example input (``module.example_input(1)``), batch /
+height / width dynamic where the net allows (input ``input``, output ``output``, float32; a net with its own
+export, such as a quantisation-aware one, writes its int8 model), and run by ONNX Runtime on a batch of
+another size than the traced one; the max |ONNX − torch| must be < ``--atol`` (or the net's own
+``onnx_tolerance``). Prints the path of the .onnx file.
 """
 
 from __future__ import annotations

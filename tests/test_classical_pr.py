@@ -7,12 +7,14 @@ import torch
 
 from algorithms.phase_retrieval import (
     ClassicalPhaseRetrieval,
+    average_aligned,
     error_reduction,
     iterate,
     magnitude_residual,
     project_magnitude,
     project_object,
     random_phase_init,
+    shrinkwrap_support,
 )
 from operators.fourier import FourierMagnitude, fourier_magnitude, pad_image, support_mask
 
@@ -167,3 +169,39 @@ def test_magnitude_residual_is_relative() -> None:
     y = fourier_magnitude(xp)
     assert torch.allclose(magnitude_residual(torch.zeros_like(xp), y), torch.ones(2))
     assert torch.allclose(magnitude_residual(2 * xp, y), torch.ones(2), atol=1e-5)
+
+
+def test_shrinkwrap_support_finds_the_object_inside_the_box(problem) -> None:
+    x, _, box = problem
+    estimate = pad_image(x, PAD)
+    support = shrinkwrap_support(estimate, box, sigma=1.5, threshold=0.1)
+    assert support.shape == estimate.shape and not (support & ~box).any()  # never leaves the known box
+    assert (support | (estimate < 0.2)).all()  # every clearly visible object pixel is kept
+    assert support.flatten(1).sum(1).max() < box.sum()  # tighter than the box
+
+
+def test_shrinkwrap_hio_runs_and_fits_the_magnitudes(problem) -> None:
+    x, y, _ = problem
+    kwargs = {"image_size": N, "pad": PAD, "iterations": 60, "restarts": 2, "final_er_iterations": 10}
+    out = ClassicalPhaseRetrieval("hio", shrinkwrap_every=10, **kwargs)(y)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert magnitude_residual(pad_image(out, PAD), y).max() < 0.15
+    with pytest.raises(ValueError, match="shrinkwrap"):
+        ClassicalPhaseRetrieval(shrinkwrap_every=-1)
+
+
+def test_average_aligned_turns_twins_before_averaging(problem) -> None:
+    x, y, _ = problem
+    padded = pad_image(x, PAD)  # (B, 1, m, m)
+    twin = torch.flip(padded, dims=(-2, -1))  # same magnitudes
+    estimates = torch.stack([padded, twin, padded + 0.1])  # (R=3, B, 1, m, m)
+    residual = torch.tensor([0.0, 0.1, 0.2])[:, None].expand(3, x.shape[0])
+    torch.testing.assert_close(average_aligned(estimates, residual, padded, 2), padded)  # the twin is turned
+    torch.testing.assert_close(average_aligned(estimates, residual, padded, 3), padded + 0.1 / 3)
+    kwargs = {"image_size": N, "pad": PAD, "iterations": 20, "restarts": 3, "final_er_iterations": 5}
+    averaged = ClassicalPhaseRetrieval("hio", average_best=3, **kwargs)(y)
+    assert averaged.shape == x.shape and not torch.equal(
+        averaged, ClassicalPhaseRetrieval("hio", **kwargs)(y)
+    )
+    with pytest.raises(ValueError, match="average_best"):
+        ClassicalPhaseRetrieval(average_best=0)

@@ -28,3 +28,5 @@ def test_metrics_under_bf16_autocast_equal_fp32():
     want = {name: float(value.mean()) for name, value in rot180_invariant_metrics(pred, x).items()}
     for name, value in want.items():
         assert abs(got[name] - value) < 1e-5 * max(1.0, abs(value)), name
+    mean_mse = rot180_invariant_metrics(pred, x)["mse"].double().mean()
+    assert abs(got["psnr_paper"] - float(20 * torch.log10(1 / mean_mse))) < 1e-3

@@ -7,7 +7,16 @@ import math
 import pytest
 import torch
 
-from metrics.phase_retrieval import METRIC_NAMES, SSIM_WINDOW, psnr_from_mse, rot180_invariant_metrics, ssim
+from metrics.phase_retrieval import (
+    METRIC_NAMES,
+    SSIM_WINDOW,
+    PaperPSNR,
+    psnr_from_mse,
+    psnr_paper_from_mse,
+    rot180_invariant_metrics,
+    ssim,
+    ssim_paper,
+)
 from operators.fourier import rot180
 
 
@@ -33,6 +42,7 @@ def test_constant_images_hand_values() -> None:
         "psnr": 10 * math.log10(4.0),
         "ssim": _const_ssim(0.25, 0.75, 1.0),
         "ssim_dr2": _const_ssim(0.25, 0.75, 2.0),
+        "ssim_paper": _const_ssim(0.25, 0.75, 2.0),
     }
     for name, value in expected.items():
         assert torch.allclose(m[name], torch.tensor(value, dtype=torch.float64), atol=1e-7), name
@@ -99,3 +109,64 @@ def test_shape_mismatch_raises_and_window_constant() -> None:
     with pytest.raises(ValueError, match="shapes"):
         rot180_invariant_metrics(torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 16, 15))
     assert SSIM_WINDOW == "gaussian 11, sigma 1.5"
+
+
+def _skimage_ssim_dr2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    metrics = pytest.importorskip("skimage.metrics")
+    values = [
+        metrics.structural_similarity(t[0].numpy(), p[0].numpy(), data_range=2)
+        for p, t in zip(pred.double(), target.double(), strict=True)
+    ]
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_ssim_paper_equals_skimage_on_random_images() -> None:
+    target = _images(b=4, n=32, seed=7).double()
+    pred = (
+        target
+        + 0.3 * torch.randn(target.shape, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    ).clamp(0, 1)
+    assert torch.allclose(ssim_paper(pred, target), _skimage_ssim_dr2(pred, target), atol=1e-10)
+    unrelated = _images(b=4, n=32, seed=9).double()
+    assert torch.allclose(ssim_paper(unrelated, target), _skimage_ssim_dr2(unrelated, target), atol=1e-10)
+
+
+def test_ssim_paper_equals_skimage_on_real_images() -> None:
+    data = pytest.importorskip("skimage.data")
+    transform = pytest.importorskip("skimage.transform")
+    photos = [data.camera(), data.coins(), data.moon()]
+    target = torch.stack(
+        [torch.from_numpy(transform.resize(p, (32, 32), anti_aliasing=True)) for p in photos]
+    )
+    target = target[:, None].double()  # in [0, 1]: resize returns floats scaled to 0..1
+    blurred = torch.nn.functional.avg_pool2d(target, 3, stride=1, padding=1, count_include_pad=False)
+    assert torch.allclose(ssim_paper(blurred, target), _skimage_ssim_dr2(blurred, target), atol=1e-10)
+    m = rot180_invariant_metrics(rot180(blurred), target)  # the metric also undoes the rotation
+    assert torch.allclose(m["ssim_paper"], _skimage_ssim_dr2(blurred, target), atol=1e-10)
+
+
+def test_psnr_paper_hand_computation_and_table_v() -> None:
+    # two images with MSE 0.0100 and 0.0056 (constant offsets 0.1 and sqrt(0.0056)); split mean 0.0078
+    target = torch.full((2, 1, 16, 16), 0.5, dtype=torch.float64)
+    pred = target + torch.tensor([0.1, 0.0056**0.5], dtype=torch.float64)[:, None, None, None]
+    metric = PaperPSNR()
+    metric.update(pred[:1], target[:1])
+    metric.update(pred[1:], target[1:])
+    assert abs(float(metric.compute()) - 20 * math.log10(1 / 0.0078)) < 1e-4  # 42.1581
+    # Table V (Fashion-MNIST, PR-DAD Haar): MSE 0.0078 beside PSNR 42.1862 = 20 log10(1 / 0.007775)
+    assert abs(float(psnr_paper_from_mse(torch.tensor(0.007775, dtype=torch.float64))) - 42.1862) < 1e-3
+    # Table II (MNIST, PR-DAD AE): MSE 0.0100 beside PSNR 40.0208; an average of per-image values is not it
+    assert abs(float(psnr_paper_from_mse(torch.tensor(0.0100))) - 40.0208) < 0.03
+    per_image_mean = (20 * torch.log10(1 / torch.tensor([0.0100, 0.0056]))).mean()
+    assert per_image_mean > float(metric.compute()) + 0.1
+
+
+def test_psnr_paper_is_rotation_invariant() -> None:
+    target = _images(b=3, n=16, seed=11)
+    pred = (target + 0.05).clamp(0, 1)
+    direct, rotated = PaperPSNR(), PaperPSNR()
+    direct.update(pred, target)
+    rotated.update(rot180(pred), target)
+    assert torch.allclose(direct.compute(), rotated.compute())
+    mse = rot180_invariant_metrics(pred, target)["mse"].double().mean()
+    assert torch.allclose(direct.compute().double(), 20 * torch.log10(1 / mse), atol=1e-5)

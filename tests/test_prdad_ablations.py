@@ -36,12 +36,23 @@ def test_fourier_branch_shapes(n: int, pad: int, branch: str) -> None:
     net = PRDADFourierBranch(n, pad, levels=2, width_multipliers=(1,), branch=branch)
     m = n + 2 * pad
     branch_features = m * (m // 2 + 1) if branch == "ifft" else m * m
-    assert net.mlp.in_features == m * (m // 2 + 1) + branch_features
+    assert net.predictor.mlp.in_features == m * (m // 2 + 1) + branch_features
     y = FourierMagnitude(pad)(_images(3, n))
     x_hat = net(y)
     assert x_hat.shape == (3, 1, n, n) and x_hat.min() >= 0 and x_hat.max() <= 1
     x_hat.mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+@pytest.mark.parametrize("branch", ["ifft", "idct"])
+def test_fourier_branch_keeps_the_weight_count(branch: str) -> None:
+    def count(net: torch.nn.Module) -> int:
+        return sum(p.numel() for p in net.predictor.mlp.parameters())
+
+    base = PRDADWaveletPacket(32, 4)
+    equalised = PRDADFourierBranch(32, 4, branch=branch)
+    assert abs(count(equalised) - count(base)) < 2e-3 * count(base)
+    assert count(PRDADFourierBranch(32, 4, branch=branch, equalise_parameters=False)) > 1.1 * count(base)
 
 
 def test_branch_transforms_match_numpy_and_scipy() -> None:
@@ -135,7 +146,7 @@ def test_refined_net_stays_frozen_in_eval_mode() -> None:
 
 def test_refined_net_loads_a_lightning_checkpoint(tmp_path: Path) -> None:
     trained = PRDADWaveletPacket(16, 4, width_multipliers=(1,))
-    torch.nn.init.normal_(trained.mlp.head.weight)
+    torch.nn.init.normal_(trained.predictor.mlp.head[0].weight)
     ckpt = tmp_path / "best.ckpt"
     torch.save({"state_dict": {f"net.{k}": v for k, v in trained.state_dict().items()}, "epoch": 3}, ckpt)
     model = RefinedPR(PRDADWaveletPacket(16, 4, width_multipliers=(1,)), 16, 4, checkpoint=str(ckpt))
@@ -152,6 +163,11 @@ def test_refined_net_loads_a_lightning_checkpoint(tmp_path: Path) -> None:
         "ablation_baseline",
         "ablation_ifft",
         "ablation_idct",
+        "ablation_ifft_input",
+        "ablation_idct_input",
+        "ablation_identity_decoder",
+        "ablation_shuffle_decoder",
+        "ablation_haar_l1",
         "ablation_conv_only",
         "ablation_refine_er",
         "prdad_ae",
@@ -199,7 +215,7 @@ def test_optuna_search_composes() -> None:
         cfg = compose("config", overrides=["hparams_search=prdad_optuna"], return_hydra_config=True)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
-    assert cfg.optimized_metric == "val/ssim_dr2" and sweeper.n_trials == 20
+    assert cfg.optimized_metric == "val/ssim_paper" and sweeper.n_trials == 20
     assert set(sweeper.params) == {
         "module.optimizer.lr",
         "module.optimizer.weight_decay",

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 def _module(**kwargs: float) -> PRDADAutoEncoderModule:
     ae = ConvAutoEncoder(channels=(4, 8), code_channels=4)
-    net = PRDADAutoEncoder(16, 4, autoencoder=ae, width_multipliers=(1,))
+    net = PRDADAutoEncoder(16, 4, autoencoder=ae, width_multipliers=(1,), conv_widths=(4,))
     return PRDADAutoEncoderModule(
         net,
         FourierMagnitude(4),
@@ -35,7 +35,7 @@ def _module(**kwargs: float) -> PRDADAutoEncoderModule:
 
 
 def _trainable(module: PRDADAutoEncoderModule) -> set[str]:
-    parts = {"mlp": module.net.mlp, "autoencoder": module.net.autoencoder}
+    parts = {"predictor": module.net.predictor, "autoencoder": module.net.autoencoder}
     return {name for name, part in parts.items() if all(p.requires_grad for p in part.parameters())}
 
 
@@ -49,7 +49,11 @@ def test_each_stage_trains_its_part() -> None:
     module = _module(mapping_image_weight=0.5)
     x = torch.rand(4, 1, 16, 16)
     y = module.forward_model(x)
-    expected = {"autoencoder": {"autoencoder"}, "mapping": {"mlp"}, "finetune": {"mlp", "autoencoder"}}
+    expected = {
+        "autoencoder": {"autoencoder"},
+        "mapping": {"predictor"},
+        "finetune": {"predictor", "autoencoder"},
+    }
     for stage in STAGES:
         module.set_stage(stage)
         assert _trainable(module) == expected[stage], stage
@@ -64,7 +68,7 @@ def test_each_stage_trains_its_part() -> None:
         sum(parts.values()).backward()
         got_grad = {
             name
-            for name, part in (("mlp", module.net.mlp), ("autoencoder", module.net.autoencoder))
+            for name, part in (("predictor", module.net.predictor), ("autoencoder", module.net.autoencoder))
             if any(p.grad is not None for p in part.parameters())
         }
         assert got_grad == expected[stage], stage  # finetune: the decoder's grads (the encoder is unused)
@@ -111,11 +115,14 @@ def test_three_stage_run(make_cfg, tmp_path: Path) -> None:
             "model.autoencoder.channels=[8,16]",
             "model.autoencoder.code_channels=8",
             "model.width_multipliers=[1]",
+            "model.conv_widths=[8]",
         )
     )
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
-    assert {"test/ssim_dr2", "val/ssim_dr2", "train/image"} <= set(metrics)
+    assert {"test/ssim_dr2", "test/ssim_paper", "test/psnr_paper", "val/ssim_paper", "train/image"} <= set(
+        metrics
+    )
     rows = list(csv.DictReader(next(tmp_path.rglob("metrics.csv")).open()))
     stages = sorted({float(r["train/stage"]) for r in rows if r.get("train/stage")})
     assert stages == [0.0, 1.0, 2.0]

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
 
-from datamodules.super_resolution import RandomCropDataset
+from datamodules.io import list_images
+from datamodules.super_resolution import (
+    SR_SPLIT_FILE,
+    RandomCropDataset,
+    SuperResolutionDataModule,
+    make_holdout,
+    read_holdout,
+    split_training_folders,
+)
 from framework.errors import UserError
 from framework.rng import seeded_torch
 
@@ -74,3 +84,41 @@ def test_dataset_pickles_for_spawned_workers() -> None:
 def test_crop_larger_than_an_image_names_the_setting() -> None:
     with pytest.raises(UserError, match=r"data\.crop_size=34"):
         RandomCropDataset(_images(), crop_size=34, length=1)
+
+
+@pytest.mark.parametrize("data", ["sr_t91", "sr_t91_bsd200"])
+def test_validation_images_are_held_out_of_training_and_disjoint_from_every_test_set(data: str) -> None:
+    hydra = pytest.importorskip("hydra")
+    from tests.conftest import compose_config
+
+    cfg = compose_config(["task=super_resolution", f"data={data}"])
+    datamodule = hydra.utils.instantiate(cfg.data, augmentation=None)
+    datamodule.setup("fit")
+    datamodule.setup("test")
+    val_paths = {p.resolve() for p in datamodule.val_paths}
+    assert len(val_paths) == len(datamodule.val_set) == (10 if data == "sr_t91" else 30)
+    train_paths, _ = split_training_folders(datamodule.train_dirs, read_holdout(SR_SPLIT_FILE))
+    assert not val_paths & {p.resolve() for p in train_paths}  # held out of training
+    assert len(train_paths) + len(val_paths) == sum(len(list_images(d)) for d in datamodule.train_dirs)
+    test_paths = {p.resolve() for folder in datamodule.test_dirs.values() for p in list_images(folder)}
+    assert not val_paths & test_paths
+    # by content too: no validation image is a test image (any size, either orientation)
+    test_images = [item["target"] for dataset in datamodule.test_set for item in dataset]
+    for item in datamodule.val_set:
+        for image in test_images:
+            assert image.shape != item["target"].shape or not torch.equal(image, item["target"])
+
+
+def test_a_test_folder_cannot_validate_and_the_split_file_is_the_seeded_one(tmp_path: Path) -> None:
+    from tests.conftest import compose_config
+
+    sr = Path(compose_config(["task=super_resolution"]).paths.shared_data_dir) / "sr"
+    holdout = make_holdout([sr / "T91", sr / "BSD200"], {"T91": 10, "BSD200": 20}, seed=0)
+    assert holdout == read_holdout(SR_SPLIT_FILE)  # the committed file is the seeded draw
+    with pytest.raises(UserError, match="test folder"):
+        SuperResolutionDataModule([str(sr / "T91")], {"Set5": str(sr / "Set5")}, val_dirs=[str(sr / "Set5")])
+    bad = tmp_path / "split.json"
+    bad.write_text(json.dumps({"holdout": {"T91": ["nope.png"]}}))
+    dm = SuperResolutionDataModule([str(sr / "T91")], {"Set5": str(sr / "Set5")}, val_split_file=str(bad))
+    with pytest.raises(UserError, match=r"nope\.png"):
+        dm.setup("fit")

@@ -58,6 +58,7 @@ def test_fitted_espcn_predicts_the_same_through_tiles(make_cfg, photos, tmp_path
             "task=super_resolution",
             "data.samples_per_epoch=8",
             "data.train_dirs=[${paths.shared_data_dir}/sr/Set5]",  # small folders: a fast test
+            "data.val_dirs=[${paths.shared_data_dir}/sr/Set14]",  # (never a test folder)
             "~data.test_dirs.Set14",
             "trainer.limit_val_batches=1",
             "trainer.limit_test_batches=1",
