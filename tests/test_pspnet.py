@@ -12,6 +12,7 @@ import torchvision
 
 import models.pspnet as psp
 from framework.errors import UserError
+from framework.export import OnnxNet, export_net
 from models.pspnet import (
     PSPNet,
     PyramidPooling,
@@ -168,10 +169,10 @@ def test_unet_padding_does_not_leak_into_the_crop() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["pspnet", "unet"])
 def test_onnx_export_with_dynamic_sizes(tmp_path, name: str) -> None:
-    """ONNX (torch's dynamo exporter) with dynamic batch / height / width equals torch at odd sizes: TF "SAME"
-    padding, the pyramid's pooling matrices and the U-Net's padding follow the size. The dynamic dims need a
-    minimum (here 32), else torch.export guards on size-1 maps."""
-    ort = pytest.importorskip("onnxruntime")
+    """The shared export (framework.export: torch's dynamo exporter, dynamic batch / height / width) equals
+    torch in ONNX Runtime at sizes other than the traced one: TF "SAME" padding, the pyramid's pooling
+    matrices and the U-Net's padding follow the size."""
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     torch.manual_seed(0)
     net = (
@@ -179,27 +180,12 @@ def test_onnx_export_with_dynamic_sizes(tmp_path, name: str) -> None:
         if name == "pspnet"
         else UNet(base_channels=4)
     ).eval()
-    dims = {
-        0: torch.export.Dim("batch", min=1),
-        2: torch.export.Dim("h", min=32),
-        3: torch.export.Dim("w", min=32),
-    }
-    path = tmp_path / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net,
-            (torch.rand(1, 3, 64, 64),),
-            str(path),
-            input_names=["x"],
-            dynamic_shapes={"x": dims},
-            dynamo=True,
-            external_data=False,
-        )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        path = export_net(net, tmp_path / f"{name}.onnx", torch.rand(1, 3, 64, 64))
     for size in ((97, 75), (64, 48)):
         x = torch.rand(2, 3, *size)
         with torch.no_grad():
-            expected = net(x).numpy()
-        got = session.run(None, {"x": x.numpy()})[0]
-        assert got.shape == expected.shape and abs(got - expected).max() < 1e-4
+            expected = net(x)
+        got = OnnxNet(path)(x)
+        assert got.shape == expected.shape and (got - expected).abs().max() < 1e-4
