@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -22,14 +23,27 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    """Run one job. In a multirun a failed job logs its error (its run.log: `scripts/report.py` lists it) and
+    returns NaN, so the sweep goes on and an Optuna study records a failed trial."""
+    multirun = hydra.core.hydra_config.HydraConfig.get().mode.name == "MULTIRUN"
     try:
         validate_config(cfg)
-        return run(cfg)
+        value = run(cfg)
     except UserError as error:
         logging.getLogger("run").error("%s", error)
-        if not hydra.core.hydra_config.HydraConfig.get().mode.name == "MULTIRUN":
+        if not multirun:
             raise SystemExit(f"error: {error}") from None
-        return None  # one failed job of a sweep does not kill the sweep
+        return math.nan
+    except Exception as error:
+        if not multirun:
+            raise
+        cause = error
+        while cause.__cause__ is not None:  # Hydra wraps a constructor's error: name the original one
+            cause = cause.__cause__
+        message = " ".join(str(cause).split())  # one line: the report quotes it
+        logging.getLogger("run").error("job failed: %s: %s", type(cause).__name__, message, exc_info=True)
+        return math.nan
+    return math.nan if value is None and multirun else value
 
 
 if __name__ == "__main__":

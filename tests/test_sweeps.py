@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from omegaconf import OmegaConf
 
 from framework.sweeps import sweep_jobs
 from framework.validate import validate_config
-from tests.conftest import CONF_DIR, claimed, compose_config, run_cli, smoke
+from tests.conftest import CONF_DIR, ROOT, claimed, compose_config, run_cli, smoke
 
 SWEEPS = [
     (task, name, overrides)
@@ -76,6 +79,13 @@ def test_sr_ablation_sweeps_vgg_weight_deblocking_and_scale(tmp_path):
     }
 
 
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, env=dict(os.environ)
+    )
+
+
 def tiny_pr_ablation(tmp_path, cells: str | None = None):
     """`python run.py -m experiment=pr_ablation <smoke sizes>` into ``tmp_path`` (``cells`` narrows it)."""
     return run_cli(
@@ -109,3 +119,27 @@ def test_the_whole_pr_ablation_runs_tiny(tmp_path):
     result = tiny_pr_ablation(tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(list(tmp_path.glob("*/metrics.json"))) == 10
+
+
+def test_a_crashed_job_is_reported_and_the_sweep_goes_on(tmp_path):
+    result = run_cli(
+        "-m",
+        "stage=test",
+        "model=er",
+        "++model.iterations=2",
+        "++model.restarts=1",
+        "data.test_size=8",
+        "logger=csv",
+        "++trainer.profiler=bogus,null",  # job 0: Lightning refuses the profiler when the Trainer is built
+        f"hydra.sweep.dir={tmp_path}",
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (tmp_path / "0" / "metrics.json").exists()
+    assert (tmp_path / "1" / "metrics.json").is_file()
+    report = run_module("scripts.report", str(tmp_path))
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (tmp_path / "report.md").read_text()
+    assert "1 of 2 jobs finished." in text
+    failed = next(line for line in text.splitlines() if line.startswith("- job 0 [failed]"))
+    assert "job failed: MisconfigurationException:" in failed and "`profiler`" in failed
