@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from pathlib import Path
 
@@ -24,7 +23,8 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Run one job. In a multirun a failed job logs its error (its run.log: `scripts/report.py` lists it) and
-    returns NaN, so the sweep goes on and an Optuna study records a failed trial."""
+    returns None, so the sweep goes on and an Optuna study records a failed trial (NaN would stop the
+    study: hydra-optuna-sweeper 1.3 tells Optuna 2.10 the NaN, then the failure with the NaN, refused)."""
     multirun = hydra.core.hydra_config.HydraConfig.get().mode.name == "MULTIRUN"
     try:
         validate_config(cfg)
@@ -33,7 +33,7 @@ def main(cfg: DictConfig) -> float | None:
         logging.getLogger("run").error("%s", error)
         if not multirun:
             raise SystemExit(f"error: {error}") from None
-        return math.nan
+        return None
     except Exception as error:
         if not multirun:
             raise
@@ -42,8 +42,8 @@ def main(cfg: DictConfig) -> float | None:
             cause = cause.__cause__
         message = " ".join(str(cause).split())  # one line: the report quotes it
         logging.getLogger("run").error("job failed: %s: %s", type(cause).__name__, message, exc_info=True)
-        return math.nan
-    return math.nan if value is None and multirun else value
+        return None
+    return value
 
 
 if __name__ == "__main__":

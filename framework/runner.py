@@ -22,6 +22,7 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
+from callbacks.preemption import PreemptionCheckpoint
 from framework.checkpoint_io import check_checkpoint_file, load_net_weights
 from framework.errors import UserError
 from framework.results import atomic_write_text, print_metrics, read_results, write_results
@@ -122,6 +123,14 @@ def earlier_fit_seconds(output_dir: Path) -> float:
     return float(previous.get("fit_seconds") or 0.0) if previous.get("interrupted") else 0.0
 
 
+def interrupted_checkpoint(output_dir: Path) -> Path | None:
+    """``<output_dir>/checkpoints/last.ckpt`` when ``output_dir`` holds a fit that was interrupted (its
+    ``metrics.json`` says so): a requeued SLURM job, or a multirun relaunched into its sweep dir, runs in the
+    same directory again and resumes from it."""
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return last if read_results(output_dir).get("interrupted") and last.is_file() else None
+
+
 def run(cfg: DictConfig) -> float | None:
     """Run ``cfg.stage`` and return ``cfg.optimized_metric`` (for sweepers), or None if it was not logged."""
     if cfg.stage not in STAGES:
@@ -132,6 +141,12 @@ def run(cfg: DictConfig) -> float | None:
     if ckpt_path:
         check_checkpoint_file(ckpt_path)  # a corrupt one stops here, before the run dir is written to
     output_dir = Path(cfg.paths.output_dir)
+    if cfg.stage == "fit" and not ckpt_path and cfg.get("resume_interrupted", True):
+        resumed = interrupted_checkpoint(output_dir)
+        if resumed is not None:
+            log.warning("%s holds an interrupted fit: resuming it from %s", output_dir, resumed)
+            ckpt_path = str(resumed)
+            check_checkpoint_file(ckpt_path)
     atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, module, trainer, callbacks = build(cfg)
@@ -198,6 +213,9 @@ def run(cfg: DictConfig) -> float | None:
         print_metrics(metrics, f"{cfg.task_name} / {cfg.experiment_name}: {cfg.stage}")
     log.info("results in %s", output_dir)
     if interrupted:
+        for callback in callbacks:
+            if isinstance(callback, PreemptionCheckpoint):
+                callback.hand_over()  # SLURM: requeue the job (it resumes here, see interrupted_checkpoint)
         raise SystemExit(f"interrupted: results so far in {output_dir}; resume with ckpt_path=last")
 
     value = metrics.get(cfg.get("optimized_metric") or "")
