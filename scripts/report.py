@@ -156,6 +156,12 @@ def fmt(value: float | None) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
 
 
+def short(value: str) -> str:
+    """A swept number as 4 significant digits (Optuna's 0.00013066739238053285 → 0.0001307); others as is."""
+    number = as_number(value)
+    return f"{number:.4g}" if number is not None and len(value) > 6 else value
+
+
 def markdown(
     sweep_dir: Path, jobs: Sequence[Job], swept: list[str], common: dict[str, str], metrics: list[str], best
 ) -> str:
@@ -166,7 +172,7 @@ def markdown(
     header = ["job", "status", *swept, *metrics, "fit s"]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for job in jobs:
-        cells = [str(job.num), job.status, *(job.overrides.get(k, "—") for k in swept)]
+        cells = [str(job.num), job.status, *(short(job.overrides.get(k, "—")) for k in swept)]
         values = [fmt(job.metrics.get(m)) for m in metrics]
         if job is best and values:
             values[0] = f"**{values[0]}**"
