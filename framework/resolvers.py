@@ -30,12 +30,15 @@ def wandb_offline() -> bool:
 
 def run_id(output_dir: str) -> str:
     """A W&B run id kept in ``<output_dir>/.run_id``: a run resumed in its directory logs to the same run."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
     path = Path(output_dir) / ".run_id"
     if path.is_file():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     new_id = secrets.token_hex(4)
-    path.write_text(new_id)
+    if rank_zero_only.rank == 0:  # DDP ranks started by SLURM / torchrun resolve this too; rank 0 logs to W&B
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_id)
     return new_id
 
 
