@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install.stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install run test test-all lint format bench bench-phase-retrieval bench-super-resolution clean
+.PHONY: install run test test-all lint format report bench bench-phase-retrieval bench-super-resolution clean
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ lint: install
 format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+report: install       ## one table + plot of a multirun: make report DIR=outputs/<task>/<experiment>/multirun/<time>
+	@test -n "$(DIR)" || (echo "usage: make report DIR=<multirun dir>"; exit 2)
+	$(PY) -m scripts.report $(DIR)
 
 bench: bench-phase-retrieval bench-super-resolution
 

@@ -22,14 +22,28 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    """Run one job. In a multirun a failed job logs its error (its run.log: `scripts/report.py` lists it) and
+    returns None, so the sweep goes on and an Optuna study records a failed trial (NaN would stop the
+    study: hydra-optuna-sweeper 1.3 tells Optuna 2.10 the NaN, then the failure with the NaN, refused)."""
+    multirun = hydra.core.hydra_config.HydraConfig.get().mode.name == "MULTIRUN"
     try:
         validate_config(cfg)
-        return run(cfg)
+        value = run(cfg)
     except UserError as error:
         logging.getLogger("run").error("%s", error)
-        if not hydra.core.hydra_config.HydraConfig.get().mode.name == "MULTIRUN":
+        if not multirun:
             raise SystemExit(f"error: {error}") from None
-        return None  # one failed job of a sweep does not kill the sweep
+        return None
+    except Exception as error:
+        if not multirun:
+            raise
+        cause = error
+        while cause.__cause__ is not None:  # Hydra wraps a constructor's error: name the original one
+            cause = cause.__cause__
+        message = " ".join(str(cause).split())  # one line: the report quotes it
+        logging.getLogger("run").error("job failed: %s: %s", type(cause).__name__, message, exc_info=True)
+        return None
+    return value
 
 
 if __name__ == "__main__":

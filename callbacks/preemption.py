@@ -1,5 +1,10 @@
 """Safe to kill: SIGTERM, SIGINT (Ctrl+C) and SLURM's SIGUSR1 save ``last.ckpt`` and end the run cleanly.
 
+On SLURM (``hydra/launcher=slurm``) the job is requeued after that: the SIGUSR1 handler that was installed
+before this callback took the signal (submitit's, or Lightning's own SLURM auto-requeue) is called by
+:meth:`PreemptionCheckpoint.hand_over` once the run has written its results, and the requeued job resumes
+from ``last.ckpt`` in the same run directory (``framework.runner``: ``resume_interrupted``).
+
 During a fit this callback handles the three signals itself: the first one asks Lightning to stop after the
 current training batch (a signal during validation waits for the validation to finish, so that epoch's
 metrics are whole), then the checkpoint is written and the run says how to resume. A second Ctrl+C stops at
@@ -58,12 +63,15 @@ class PreemptionCheckpoint(Callback):
         self._previous: dict[int, Handler] = {}
         self._deferred = False  # a signal came during validation: stop once it ends
         self._training_started = False
+        self._handed_over: Handler = None  # the SIGUSR1 handler ours replaced, when SIGUSR1 stopped the fit
 
     # -- the handler -----------------------------------------------------------------------------------
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         trainer = self._trainer
         if self.received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl+C: stop now (no checkpoint; last.ckpt is kept)
+        if self.received is None and signum == signal.SIGUSR1:
+            self._handed_over = self._previous.get(signum)
         self.received = self.received or signal.Signals(signum).name
         log.warning("received %s: stopping after the current batch", signal.Signals(signum).name)
         if trainer is None:
@@ -147,6 +155,15 @@ class PreemptionCheckpoint(Callback):
         log.warning(message)
         print(message, flush=True)
         self._uninstall()  # Lightning calls no teardown hook after an exception
+
+    def hand_over(self) -> None:
+        """Pass a SIGUSR1 that stopped the fit on to the handler ours replaced, if that was a Python function:
+        on SLURM, submitit's (``hydra/launcher=slurm``) or Lightning's auto-requeue handler, which requeue the
+        job (and may exit). Call it once the run's results are written; nothing happens otherwise."""
+        handler, self._handed_over = self._handed_over, None
+        if callable(handler):
+            log.warning("passing SIGUSR1 on to %s (requeue)", getattr(handler, "__qualname__", handler))
+            handler(signal.SIGUSR1, None)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "fit":

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -166,6 +167,15 @@ class ResumableDataLoader(DataLoader):
         sampler.resume(int(state_dict["epoch"]), int(state_dict["batches"]) * int(state_dict["batch_size"]))
 
 
+def evaluation_sampler(dataset: Dataset) -> Sampler | None:
+    """Under DDP, every image of a validation / test set exactly once across the processes (rank r takes
+    items r, r + world, ...), so data-set metrics equal one process's; Lightning's default DistributedSampler
+    pads each process's share with repeated images. None (a plain sequential loader) without DDP."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return None
+    return UnrepeatedDistributedSampler(dataset, shuffle=False)  # type: ignore[arg-type]
+
+
 class ImageDataModule(LightningDataModule):
     """Base DataModule: subclasses build ``self.train_set`` / ``val_set`` / ``test_set`` in ``setup``.
 
@@ -208,6 +218,7 @@ class ImageDataModule(LightningDataModule):
             return DataLoader(
                 dataset,
                 batch_size=batch_size,
+                sampler=evaluation_sampler(dataset),
                 num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0,
             )

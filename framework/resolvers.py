@@ -1,4 +1,5 @@
-"""OmegaConf resolvers the configs use: ``${project_root:}``, ``${wandb_offline:}``, ``${run_id:<dir>}``."""
+"""OmegaConf resolvers the configs use: ``${project_root:}``, ``${wandb_offline:}``, ``${run_id:<dir>}``,
+``${sweep_group:<name>}``, ``${sweep_job_name:<name>}``."""
 
 from __future__ import annotations
 
@@ -29,13 +30,45 @@ def wandb_offline() -> bool:
 
 def run_id(output_dir: str) -> str:
     """A W&B run id kept in ``<output_dir>/.run_id``: a run resumed in its directory logs to the same run."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
     path = Path(output_dir) / ".run_id"
     if path.is_file():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     new_id = secrets.token_hex(4)
-    path.write_text(new_id)
+    if rank_zero_only.rank == 0:  # DDP ranks started by SLURM / torchrun resolve this too; rank 0 logs to W&B
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_id)
     return new_id
+
+
+def sweep_dir() -> Path | None:
+    """The multirun directory of the running job (None outside a multirun)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hydra_cfg = HydraConfig.get()
+    output_dir = str(hydra_cfg.runtime.output_dir)
+    subdir = str(hydra_cfg.sweep.subdir)  # the job's dir is <sweep dir>/<subdir> (hydra.core.utils.run_job)
+    if output_dir.endswith(subdir):
+        return Path(output_dir[: -len(subdir)].rstrip("/"))
+    return Path(output_dir).parent
+
+
+def sweep_group(name: str) -> str:
+    """``name`` for a single run; ``name/<multirun dir name>`` (its date and time by default) for every job of
+    a multirun, so the W&B runs of one sweep share a group the dashboard compares."""
+    directory = sweep_dir()
+    return name if directory is None else f"{name}/{directory.name}"
+
+
+def sweep_job_name(name: str) -> str:
+    """``name`` for a single run; ``name-<job number>`` for a job of a multirun (its jobs share one time)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return name if sweep_dir() is None else f"{name}-{HydraConfig.get().job.num}"
 
 
 def register_resolvers() -> None:
@@ -44,5 +77,9 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
     if not OmegaConf.has_resolver("wandb_offline"):
         OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
+    if not OmegaConf.has_resolver("sweep_group"):
+        OmegaConf.register_new_resolver("sweep_group", sweep_group)
+    if not OmegaConf.has_resolver("sweep_job_name"):
+        OmegaConf.register_new_resolver("sweep_job_name", sweep_job_name)
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)

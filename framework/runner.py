@@ -18,10 +18,13 @@ import torch
 from hydra.errors import InstantiationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
+from callbacks.preemption import PreemptionCheckpoint
 from framework.checkpoint_io import check_checkpoint_file, load_net_weights
 from framework.errors import UserError
 from framework.results import atomic_write_text, print_metrics, read_results, write_results
@@ -29,6 +32,13 @@ from framework.results import atomic_write_text, print_metrics, read_results, wr
 log = logging.getLogger(__name__)
 
 STAGES = ("fit", "test", "predict")
+
+
+def is_rank_zero() -> bool:
+    """Whether this process writes the run's files (config, results): rank 0 of a DDP job. Every rank runs
+    this runner when SLURM or torchrun start the ranks; under DDP spawn it runs once, in the main process.
+    (Checkpoints, loggers and image grids are rank 0's already: Lightning's and the callbacks' own.)"""
+    return rank_zero_only.rank == 0
 
 
 def instantiate_list(node: DictConfig | None, kind: str, **kwargs: Any) -> list[Any]:
@@ -65,6 +75,21 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         for k, v in metrics.items()
         if isinstance(v, (int, float, torch.Tensor)) and not k.endswith(("_step", "_epoch"))
     }
+
+
+def spawned(trainer: pl.Trainer) -> bool:
+    """Whether the stages ran in spawned processes (``trainer=ddp_cpu``): this process's trainer and
+    DataModule then hold only what Lightning sends back (weights, best checkpoint, callback metrics)."""
+    return isinstance(getattr(trainer.strategy, "launcher", None), _MultiProcessingLauncher)
+
+
+def completed_epochs(trainer: pl.Trainer, last_checkpoint: str | None, interrupted: bool) -> int:
+    """The fit's epoch count, ``trainer.current_epoch``; after spawned processes, from the last checkpoint
+    (its ``epoch`` is the epoch it was saved in: one more once that epoch completed, i.e. the fit ended)."""
+    if not spawned(trainer) or not last_checkpoint or not Path(last_checkpoint).is_file():
+        return trainer.current_epoch
+    saved = torch.load(last_checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    return int(saved["epoch"]) + (0 if interrupted else 1)
 
 
 def test_set_size(datamodule: pl.LightningDataModule) -> int | None:
@@ -104,6 +129,8 @@ def instantiate(node: DictConfig, **kwargs: Any) -> Any:
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, pl.Trainer, list[Callback]]:
     """DataModule, LightningModule, callbacks, loggers and Trainer, in that order, from the config."""
+    if cfg.trainer.get("sync_batchnorm") and cfg.trainer.get("accelerator") == "cpu":
+        raise UserError("trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm): set it false on CPU")
     log.info("data: %s", cfg.data._target_)
     datamodule = instantiate(cfg.data, predict_input=cfg.input if cfg.stage == "predict" else None)
     log.info("module: %s (net %s)", cfg.module._target_, cfg.module.net._target_)
@@ -122,6 +149,14 @@ def earlier_fit_seconds(output_dir: Path) -> float:
     return float(previous.get("fit_seconds") or 0.0) if previous.get("interrupted") else 0.0
 
 
+def interrupted_checkpoint(output_dir: Path) -> Path | None:
+    """``<output_dir>/checkpoints/last.ckpt`` when ``output_dir`` holds a fit that was interrupted (its
+    ``metrics.json`` says so): a requeued SLURM job, or a multirun relaunched into its sweep dir, runs in the
+    same directory again and resumes from it."""
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return last if read_results(output_dir).get("interrupted") and last.is_file() else None
+
+
 def run(cfg: DictConfig) -> float | None:
     """Run ``cfg.stage`` and return ``cfg.optimized_metric`` (for sweepers), or None if it was not logged."""
     if cfg.stage not in STAGES:
@@ -132,7 +167,14 @@ def run(cfg: DictConfig) -> float | None:
     if ckpt_path:
         check_checkpoint_file(ckpt_path)  # a corrupt one stops here, before the run dir is written to
     output_dir = Path(cfg.paths.output_dir)
-    atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    if cfg.stage == "fit" and not ckpt_path and cfg.get("resume_interrupted", True):
+        resumed = interrupted_checkpoint(output_dir)
+        if resumed is not None:
+            log.warning("%s holds an interrupted fit: resuming it from %s", output_dir, resumed)
+            ckpt_path = str(resumed)
+            check_checkpoint_file(ckpt_path)
+    if is_rank_zero():
+        atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, module, trainer, callbacks = build(cfg)
     if cfg.get("init_weights"):  # fine-tuning: the net starts from a trained run's weights
@@ -193,11 +235,20 @@ def run(cfg: DictConfig) -> float | None:
         "n_test": test_set_size(datamodule),
         "epochs": trainer.current_epoch,
     }
-    if cfg.stage != "predict":
+    if spawned(trainer) and cfg.stage != "predict":  # the stages ran in spawned processes: recover the rest
+        if extra["n_test"] is None and not interrupted:
+            datamodule.setup("test")
+            extra["n_test"] = test_set_size(datamodule)
+        if cfg.stage == "fit":
+            extra["epochs"] = completed_epochs(trainer, extra["checkpoints"].get("last"), interrupted)
+    if cfg.stage != "predict" and is_rank_zero():
         write_results(output_dir, metrics, extra)
         print_metrics(metrics, f"{cfg.task_name} / {cfg.experiment_name}: {cfg.stage}")
     log.info("results in %s", output_dir)
     if interrupted:
+        for callback in callbacks:
+            if isinstance(callback, PreemptionCheckpoint):
+                callback.hand_over()  # SLURM: requeue the job (it resumes here, see interrupted_checkpoint)
         raise SystemExit(f"interrupted: results so far in {output_dir}; resume with ckpt_path=last")
 
     value = metrics.get(cfg.get("optimized_metric") or "")

@@ -143,9 +143,8 @@ class ImagingModule(LightningModule):
         inputs, target = self.inputs_and_target(batch)
         pred = self(inputs)
         if self.loss is not None and target is not None:
-            self.log(
-                f"{split}/loss", self.loss(pred, target), batch_size=len(inputs), add_dataloader_idx=False
-            )
+            metrics.loss.update(self.loss(pred, target).detach().float(), weight=len(inputs))
+            self.log(f"{split}/loss", metrics.loss, batch_size=len(inputs), add_dataloader_idx=False)
         if target is not None:
             with torch.autocast(device_type=pred.device.type, enabled=False):  # metrics in fp32, never bf16
                 pred, target = pred.float(), target.float()

@@ -33,6 +33,7 @@ class SplitMetrics(nn.Module):
 
     def __init__(self, per_sample: Iterable[str], dataset: Mapping[str, Metric] | None = None) -> None:
         super().__init__()
+        self.loss = MeanMetric()  # batch losses weighted by batch size: the split mean, synced under DDP
         self.per_sample = MeanMetricDict(per_sample)
         self.dataset = nn.ModuleDict(dict(dataset or {}))
         if clash := set(self.per_sample) & set(self.dataset):
