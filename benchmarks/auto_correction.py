@@ -24,7 +24,6 @@ after picture grid, benchmarks/results/auto_correction[_quick].jpg (JPEG: a PNG 
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 from harness import (
     RESULTS,
     ROOT,
+    benchmark_parser,
     fmt,
     load_net,
     machine,
@@ -337,25 +337,14 @@ def markdown(rows: list[dict[str, Any]], goals: list[dict[str, Any]], mode: str,
 
 # -- main --------------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    mode_group = parser.add_mutually_exclusive_group()
-    mode_group.add_argument("--full", action="store_true", help="the committed benchmark (full trainings)")
-    mode_group.add_argument("--quick", action="store_true", help="tiny trainings and test sets (the default)")
-    parser.add_argument("--reuse", action="store_true", help="evaluate finished runs instead of rerunning")
-    parser.add_argument(
-        "--only",
-        default="",
-        help="comma-separated methods to rerun; their rows replace theirs in the previous "
+    parser = benchmark_parser(
+        __doc__,
+        full="the committed benchmark (full trainings)",
+        no_train="never train: a learned method without a finished run is only timed (untrained)",
+        only="comma-separated methods to rerun; their rows replace theirs in the previous "
         "results, every other row is kept (speed rows too)",
+        rounds="timed rounds (default: quick 2, full 5)",
     )
-    parser.add_argument(
-        "--no-train",
-        action="store_true",
-        help="never train: a learned method without a finished run is only timed (untrained)",
-    )
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default: quick 2, full 5)")
     args = parser.parse_args()
     register_resolvers()
     torch.set_num_threads(THREADS)

@@ -18,7 +18,6 @@ phase_retrieval_quick.*), a figure of reconstructions of the same 16 test images
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from harness import (
     RESULTS,
     ROOT,
     Selection,
+    benchmark_parser,
     cached_run_metrics,
     load_run,
     markdown_table,
@@ -842,24 +842,11 @@ def select_headlines(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--full", action="store_true", help="the committed benchmark (full data and schedules)"
-    )
-    parser.add_argument(
-        "--reuse", action="store_true", help="evaluate finished runs instead of rerunning them"
-    )
-    parser.add_argument(
-        "--only",
-        default="",
-        help="comma-separated method names (a partial run, like --datasets: merged into the previous rows)",
-    )
-    parser.add_argument(
-        "--no-train",
-        action="store_true",
-        help="never train: a trainable method without a finished run is skipped (iterative ones still run)",
+    parser = benchmark_parser(
+        __doc__,
+        full="the committed benchmark (full data and schedules)",
+        no_train="never train: a trainable method without a finished run is skipped (iterative ones run)",
+        only="comma-separated method names (a partial run, like --datasets: merged into the previous rows)",
     )
     parser.add_argument(
         "--datasets", default="", help="comma-separated data/protocol pairs, e.g. mnist/prdad"

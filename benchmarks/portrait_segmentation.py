@@ -30,7 +30,6 @@ benchmarks/results/portrait_segmentation.{md,json} (quick: portrait_segmentation
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -53,6 +52,7 @@ from harness import (
     ORT_FP32,
     RESULTS,
     ROOT,
+    benchmark_parser,
     fmt,
     load_run,
     machine,
@@ -584,20 +584,10 @@ def markdown(
 
 # -- main ----------------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    mode_group = parser.add_mutually_exclusive_group()
-    mode_group.add_argument("--full", action="store_true", help="the committed benchmark (full schedules)")
-    mode_group.add_argument("--quick", action="store_true", help="tiny trainings (the default)")
-    parser.add_argument("--reuse", action="store_true", help="evaluate finished runs instead of rerunning")
-    parser.add_argument(
-        "--no-train", action="store_true", help="never train: skip runs that have not finished"
-    )
+    parser = benchmark_parser(__doc__, rounds="timed rounds (default: quick 3, full 15)")
     parser.add_argument("--train-only", action="store_true", help="only run the trainings, one after another")
     parser.add_argument("--threads", default="1,2", help="thread counts of the net timings (comma-separated)")
     parser.add_argument("--predict-threads", type=int, default=2, help="torch threads of the predict path")
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default: quick 3, full 15)")
     parser.add_argument("--mediapipe-python", type=Path, default=ROOT / ".venv-mediapipe" / "bin" / "python")
     args = parser.parse_args()
     register_resolvers()

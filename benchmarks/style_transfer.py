@@ -26,7 +26,6 @@ shared machine are noisy: the load average is reported beside them.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from harness import (
     RESULTS,
     ROOT,
     Bf16Autocast,
+    benchmark_parser,
     fmt,
     load_run,
     markdown_table,
@@ -391,18 +391,13 @@ def markdown(
 
 # -- main ------------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--full", action="store_true", help="512 px and the full trainings: the committed result"
-    )
-    parser.add_argument("--reuse", action="store_true", help="evaluate runs that already finished")
-    parser.add_argument(
-        "--no-train", action="store_true", help="never train: rows of missing runs are left out"
+    parser = benchmark_parser(
+        __doc__,
+        full="512 px and the full trainings: the committed result",
+        no_train="never train: rows of missing runs are left out",
+        rounds="timed rounds (default: quick 2, full 3)",
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default: quick 2, full 3)")
     parser.add_argument(
         "--runs-only",
         action="store_true",

@@ -25,7 +25,6 @@ side-by-side PNGs (bicubic | ours | ground truth) of a Set5 and a Set14 image.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from harness import (
     ROOT,
     OnnxNet,
     RunMetrics,
+    benchmark_parser,
     conv_gflop,
     conv_peak,
     finished_checkpoint,
@@ -419,26 +419,15 @@ def markdown(rows: list[dict[str, Any]], goals: list[dict[str, Any]], mode: str,
 
 # -- main ------------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    mode_group = parser.add_mutually_exclusive_group()
-    mode_group.add_argument("--full", action="store_true", help="the committed benchmark (full schedules)")
-    mode_group.add_argument("--quick", action="store_true", help="tiny trainings (the default)")
-    parser.add_argument("--reuse", action="store_true", help="evaluate finished runs instead of rerunning")
-    parser.add_argument(
-        "--only",
-        default="",
-        help="comma-separated run names (default: all); their rows replace theirs in the previous results, "
+    parser = benchmark_parser(
+        __doc__,
+        only="comma-separated run names (default: all); their rows replace theirs in the previous results, "
         "whose other rows and speed rows are kept",
+        rounds="timed rounds (default: quick 2, full 10)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch / ORT threads (default: all cores)")
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default: quick 2, full 10)")
     parser.add_argument(
         "--no-speed", action="store_true", help="keep the previous results' speed rows instead of timing"
-    )
-    parser.add_argument(
-        "--no-train", action="store_true", help="never train: a run without finished results is skipped"
     )
     args = parser.parse_args()
     register_resolvers()

@@ -25,6 +25,7 @@ import harness.quality
 from harness import (
     PRECISIONS,
     RunMetrics,
+    benchmark_parser,
     cached_run_metrics,
     conv_gflop,
     load_net,
@@ -234,3 +235,14 @@ def test_metrics_with_overrides_are_asked_once_per_finished_run(tmp_path, monkey
     assert len(calls) == 2  # the second call came from the cache
     (tmp_path / "metrics.json").write_text(json.dumps({"tested_checkpoint": "b.ckpt"}))  # retrained
     assert cached_run_metrics(tmp_path, val).of() == {"ssim_paper": 3.5}
+
+
+def test_benchmark_parser_shares_the_modes_and_adds_only_what_a_script_supports():
+    parser = benchmark_parser("doc", only="methods")
+    args = parser.parse_args(["--full", "--reuse", "--only", "a,b"])
+    assert (args.full, args.quick, args.reuse, args.no_train, args.only) == (True, False, True, False, "a,b")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--full", "--quick"])  # one mode at a time
+    with pytest.raises(SystemExit):
+        benchmark_parser("doc").parse_args(["--only", "a"])  # a script without partial reruns refuses it
+    assert benchmark_parser("doc", rounds="r").parse_args(["--rounds", "3"]).rounds == 3

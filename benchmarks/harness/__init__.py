@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from framework.export import OnnxNet, load_net, load_run
 
+from .cli import benchmark_parser
 from .quality import (
     RunMetrics,
     cached_run_metrics,
@@ -92,6 +93,7 @@ __all__ = [
     "RunMetrics",
     "Selection",
     "Timed",
+    "benchmark_parser",
     "cached_run_metrics",
     "conv_gflop",
     "conv_peak",
