@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	fi
 	touch $(STAMP)
 
-run: install          ## the main job: PR-DAD I on Fashion-MNIST, offline, ~13 min on 2 idle CPU cores
+run: install          ## the main job: PR-DAD I on Fashion-MNIST, offline, ~9 min on 2 idle CPU cores
 	$(PY) run.py
 
 test: install         ## the test suite without the `slow` tests, on every core (~7 min on 2)
