@@ -53,6 +53,7 @@ from harness import (
     RESULTS,
     ROOT,
     benchmark_parser,
+    finished_checkpoint,
     fmt,
     load_run,
     machine,
@@ -77,7 +78,6 @@ from callbacks.image_logger import image_grid
 from datamodules.io import save_image
 from framework.export import check_inputs, check_onnx
 from framework.resolvers import register_resolvers
-from framework.results import read_results
 from framework.runner import build
 from operators.portrait_mode import blur_background, cutout, overlay
 
@@ -155,7 +155,7 @@ def load_module(run_dir: Path, **settings: Any) -> nn.Module:
 
 def best_val_iou(run_dir: Path) -> float | None:
     """The validation IoU that chose the run's checkpoint (ModelCheckpoint's best score)."""
-    checkpoint = torch.load(read_results(run_dir)["tested_checkpoint"], map_location="cpu", weights_only=True)
+    checkpoint = torch.load(finished_checkpoint(run_dir), map_location="cpu", weights_only=True)
     scores = [
         v.get("best_model_score") for k, v in checkpoint.get("callbacks", {}).items() if "Checkpoint" in k
     ]
@@ -332,7 +332,7 @@ def predict_rate(
     """Images/s of ``stage=predict`` (Trainer.predict with the run's DataModule, module and writer) on 256²
     photos: the marginal rate between folders of PREDICT_SHORT and PREDICT_LONG photos (each predicted once
     to warm up, then once timed)."""
-    checkpoint = read_results(run_dir)["tested_checkpoint"]
+    checkpoint = finished_checkpoint(run_dir)
 
     def predict(count: int) -> None:
         folder, out = workdir / f"predict_in_{count}", workdir / f"predict_out_{count}"
@@ -609,7 +609,7 @@ def main() -> None:
             if run.init_from not in finished:
                 say(f"SKIPPED {run.name}: it continues {run.init_from}, which has not finished")
                 continue
-            overrides.append(f"init_weights={read_results(finished[run.init_from])['tested_checkpoint']}")
+            overrides.append(f"init_weights={finished_checkpoint(finished[run.init_from])}")
         try:
             result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
         except RuntimeError as error:
@@ -654,7 +654,7 @@ def main() -> None:
         *run.overrides,
         *([] if args.full else QUICK),
         "stage=test",
-        f"ckpt_path={read_results(best_dir)['tested_checkpoint']}",
+        f"ckpt_path={finished_checkpoint(best_dir)}",
         f"module.inference_size={size}",
         f"module.flip_average={str(flip).lower()}",
     ]
