@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install.stamp
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install run test test-all lint format report bench bench-quick bench-phase-retrieval bench-super-resolution \
-	bench-style-transfer bench-portrait-segmentation bench-auto-correction clean
+.PHONY: install run test test-all lint format report bench bench-quick bench-speed bench-phase-retrieval \
+	bench-super-resolution bench-style-transfer bench-portrait-segmentation bench-auto-correction gpu-bundle \
+	bench-gpu clean
 
 install: $(STAMP)
 
@@ -44,15 +45,34 @@ report: install       ## one table + plot of a multirun: make report DIR=outputs
 	$(PY) -m scripts.report $(DIR)
 
 BENCHMARKS := phase_retrieval super_resolution style_transfer portrait_segmentation auto_correction
+SPEED_BENCHMARKS := overhead data precision
 
 bench: install        ## every committed (full) benchmark: trains what is missing, hours on 2 cores
 	for b in $(BENCHMARKS); do $(PY) benchmarks/$$b.py --full --reuse || exit 1; done
+	$(MAKE) bench-speed
+
+bench-speed: install  ## framework overhead, data loading, bf16 vs fp32 (~40 min on 2 idle cores)
+	for b in $(SPEED_BENCHMARKS); do WANDB_MODE=offline $(PY) benchmarks/$$b.py || exit 1; done
 
 bench-quick: install  ## every quick table (tiny trainings)
 	for b in $(BENCHMARKS); do $(PY) benchmarks/$$b.py || exit 1; done
 
 bench-phase-retrieval bench-super-resolution bench-style-transfer bench-portrait-segmentation bench-auto-correction: install
 	$(PY) benchmarks/$(subst -,_,$(patsubst bench-%,%,$@)).py --full --reuse
+
+# A GPU machine with PyTorch + Lightning and no network: `make gpu-bundle` here, copy the checkout with its
+# dist/gpu-bundle/ there, then `make bench-gpu` there (GPU_PY: that machine's Python).
+BUNDLE ?= dist/gpu-bundle
+GPU_PY ?= python3
+
+gpu-bundle: install   ## wheels + data (< 60 MB) for bench-gpu, in $(BUNDLE)
+	$(PY) -m scripts.gpu_bundle --out $(BUNDLE)
+
+bench-gpu:            ## on the GPU machine: overhead, data and short trainings (~8 min)
+	$(GPU_PY) -c "import hydra, kornia, pydantic, tflite" 2>/dev/null || \
+		$(GPU_PY) -m pip install -q --no-index --no-deps $(BUNDLE)/wheels/*.whl
+	IMAGING_LAB_SHARED_DATA=$(abspath $(BUNDLE))/shared/data IMAGING_LAB_SHARED_WEIGHTS=$(abspath $(BUNDLE))/shared/weights \
+		IMAGING_LAB_DATA=$(abspath $(BUNDLE))/data WANDB_MODE=offline $(GPU_PY) benchmarks/gpu.py --bundle $(BUNDLE)
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
+import warnings
 from pathlib import Path
+
+# before the heavy imports: callbacks/step_timer.py reports the start-up time from here (or from the caller's)
+os.environ.setdefault("IMAGING_LAB_LAUNCHED_AT", repr(time.time()))
 
 import hydra
 from omegaconf import DictConfig
@@ -18,6 +24,9 @@ from framework.validate import validate_config
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 register_resolvers()
+# conf/hydra/launcher/submitit_slurm.yaml replaces the plugin's defaults under the plugin's own name on
+# purpose (hydra/launcher=submitit_slurm gets the requeue settings); it lists every field itself.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_slurm' is validated against")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -100,13 +100,13 @@ QUICK = [
     "callbacks.image_logger=null",
 ]
 RUNS = [
-    Run("pspnet_mnv2_nll_jaccard_w1", "seg_jaccard_sweep", ["loss.jaccard_weight=1"]),
+    Run("pspnet_mnv2_nll_jaccard_w1", "seg_ablation", ["loss.jaccard_weight=1"]),
     Run("pspnet_mnv2_os8_best", "seg_best", init_from="pspnet_mnv2_nll_jaccard_w1"),
     Run("pspnet_mnv2_nll", "seg_nll"),
     Run("pspnet_mnv2_soft_jaccard", "seg_soft_jaccard"),
     Run("unet_nll_jaccard_w1", "seg_unet"),
-    Run("pspnet_mnv2_nll_jaccard_w0.5", "seg_jaccard_sweep", ["loss.jaccard_weight=0.5"]),
-    Run("pspnet_mnv2_nll_jaccard_w2", "seg_jaccard_sweep", ["loss.jaccard_weight=2"]),
+    Run("pspnet_mnv2_nll_jaccard_w0.5", "seg_ablation", ["loss.jaccard_weight=0.5"]),
+    Run("pspnet_mnv2_nll_jaccard_w2", "seg_ablation", ["loss.jaccard_weight=2"]),
     Run("pspnet_resnet18_nll_jaccard_w1", "seg_resnet18"),
 ]
 TEST_SETS = {"eg1800": "EG1800 test (ours)", "human_seg": "human_seg"}

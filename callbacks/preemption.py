@@ -1,8 +1,8 @@
 """Safe to kill: SIGTERM, SIGINT (Ctrl+C) and SLURM's SIGUSR1 save ``last.ckpt`` and end the run cleanly.
 
-On SLURM (``hydra/launcher=slurm``) the job is requeued after that: the SIGUSR1 handler that was installed
-before this callback took the signal (submitit's, or Lightning's own SLURM auto-requeue) is called by
-:meth:`PreemptionCheckpoint.hand_over` once the run has written its results, and the requeued job resumes
+On SLURM (``hydra/launcher=submitit_slurm``) the job is requeued after that: the SIGUSR1 handler that was
+installed before this callback took the signal (submitit's, or Lightning's own SLURM auto-requeue) is called
+by :meth:`PreemptionCheckpoint.hand_over` once the run has written its results, and the requeued job resumes
 from ``last.ckpt`` in the same run directory (``framework.runner``: ``resume_interrupted``).
 
 During a fit this callback handles the three signals itself: the first one asks Lightning to stop after the
@@ -158,8 +158,9 @@ class PreemptionCheckpoint(Callback):
 
     def hand_over(self) -> None:
         """Pass a SIGUSR1 that stopped the fit on to the handler ours replaced, if that was a Python function:
-        on SLURM, submitit's (``hydra/launcher=slurm``) or Lightning's auto-requeue handler, which requeue the
-        job (and may exit). Call it once the run's results are written; nothing happens otherwise."""
+        on SLURM, submitit's (``hydra/launcher=submitit_slurm``) or Lightning's auto-requeue handler, which
+        requeue the job (and may exit). Call it once the run's results are written; nothing happens
+        otherwise."""
         handler, self._handed_over = self._handed_over, None
         if callable(handler):
             log.warning("passing SIGUSR1 on to %s (requeue)", getattr(handler, "__qualname__", handler))

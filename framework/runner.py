@@ -135,6 +135,8 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     datamodule = instantiate(cfg.data, predict_input=cfg.input if cfg.stage == "predict" else None)
     log.info("module: %s (net %s)", cfg.module._target_, cfg.module.net._target_)
     module = instantiate(cfg.module)
+    if cfg.get("compile"):  # in place (nn.Module.compile): the state dict and checkpoints keep their keys
+        module.net.compile()
     callbacks = instantiate_list(cfg.get("callbacks"), "callbacks")
     loggers: list[Logger] = instantiate_list(cfg.get("logger"), "logger")
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -25,6 +25,11 @@ os.environ.setdefault("WANDB_MODE", "offline")
 register_resolvers()
 
 
+def reproducible(metrics: dict[str, float]) -> dict[str, float]:
+    """A run's metrics without its timings (``perf/``: wall-clock, never the same twice)."""
+    return {name: value for name, value in metrics.items() if not name.startswith("perf/")}
+
+
 def task_names() -> list[str]:
     """Every task, from ``conf/task/``: the shared tests know no task by name."""
     return sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))

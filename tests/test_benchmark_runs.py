@@ -85,8 +85,10 @@ def test_a_partial_run_replaces_its_rows_and_keeps_the_others():
 
 # -- the harness's quality figures come from the task's own test step -------------------------------------
 def finished_sr_run(run_dir: Path, *overrides: str) -> Path:
-    """A finished super-resolution ×2 run as `run.py` leaves it: config, untrained weights, metrics.json."""
-    cfg = compose_config(["task=super_resolution", "data.scale=2", "data.crop_size=48", *overrides], run_dir)
+    """A finished super-resolution ×2 run as `run.py` leaves it: config, untrained weights, metrics.json (in
+    fp32, as the tests' hand computations)."""
+    sr = ["task=super_resolution", "data.scale=2", "data.crop_size=48", "trainer.precision=32-true"]
+    cfg = compose_config([*sr, *overrides], run_dir)
     (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     torch.manual_seed(0)
     module = hydra.utils.instantiate(cfg.module)

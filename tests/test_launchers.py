@@ -42,7 +42,7 @@ def test_slurm_launcher_settings_reach_sbatch(tmp_path, monkeypatch):
     (bin_dir / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     cfg = compose_with_hydra(
-        "hydra/launcher=slurm",
+        "hydra/launcher=submitit_slurm",
         "hydra.launcher.partition=gpu",
         "hydra.launcher.nodes=2",
         "hydra.launcher.gpus_per_node=4",
@@ -77,12 +77,14 @@ def test_slurm_launcher_settings_reach_sbatch(tmp_path, monkeypatch):
 
 
 def test_cfg_hydra_shows_the_slurm_settings():
-    result = run_cli("--cfg", "hydra", "hydra/launcher=slurm")
+    result = run_cli("--cfg", "hydra", "hydra/launcher=submitit_slurm")
     assert result.returncode == 0, result.stderr[-2000:]
     launcher = OmegaConf.create(result.stdout).hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert {"partition", "nodes", "gpus_per_node", "timeout_min", "max_num_timeout"} <= set(launcher)
     assert launcher.setup == ["export SUBMITIT_PREEMPT_SIGNAL=USR1"]
+    assert launcher.additional_parameters.signal == "USR1@120" and launcher.max_num_timeout == 3
+    assert "deprecated" not in result.stderr  # our file replaces the plugin's defaults without a notice
 
 
 @pytest.mark.parametrize("mode", [RunMode.RUN, RunMode.MULTIRUN])

@@ -29,9 +29,12 @@ def jobs_of(name: str, *arguments: str) -> list[list[str]]:
 
 def test_the_named_ablations_are_sweeps():
     names = {name for _, name, _ in SWEEPS}
-    assert {"pr_ablation", "sr_ablation"} <= names
+    assert {"pr_ablation", "sr_ablation", "seg_ablation", "style_ablation", "autocorrect_ablation"} <= names
     assert len(jobs_of("pr_ablation")) == 10  # 3 decoders x (none, idct, ifft) + conv-only
     assert len(jobs_of("sr_ablation")) == 12  # 3 VGG weights x de-block off / on x 2 scales
+    assert len(jobs_of("seg_ablation")) == 8  # 4 Jaccard weights x 2 backbones
+    assert len(jobs_of("style_ablation")) == 6  # 3 style weights x 2 start images
+    assert len(jobs_of("autocorrect_ablation")) == 6  # 3 transforms x 2 losses
 
 
 def test_sweep_expansion_follows_hydra_and_the_command_line_narrows_it():

@@ -19,9 +19,9 @@ ROW_KEY = ("method", "model", "variant", "dataset", "protocol", "scale", "degrad
 
 
 def machine() -> str:
-    return (
-        f"{os.cpu_count()} CPU cores, no GPU (torch {torch.__version__.split('+')[0]}, {platform.machine()})"
-    )
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    version = torch.__version__.split("+")[0]
+    return f"{os.cpu_count()} CPU cores, {gpu} (torch {version}, {platform.machine()})"
 
 
 def previous_results(name: str) -> dict[str, Any]:
