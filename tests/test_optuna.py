@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from lightning.pytorch import Callback
+from omegaconf import OmegaConf
 
-from tests.conftest import run_cli, smoke
+from tests.conftest import CONF_DIR, run_cli, smoke
 
 
 class FailFirstTrial(Callback):
@@ -53,3 +57,16 @@ def test_three_trials_one_failed_and_the_study_goes_on(tmp_path):
         "model.dropout",
     }
     assert 0.0 < best["best_value"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "search", ["prdad_optuna", "sr_optuna", "seg_optuna", "autocorrect_optuna", "style_optuna"]
+)
+def test_every_search_tunes_keys_its_task_has(search):
+    """Each task's search composes, names a metric its task logs at validation and tunes existing keys."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"hparams_search={search}"], return_hydra_config=True)
+    searched = OmegaConf.load(CONF_DIR / "hparams_search" / f"{search}.yaml").hydra.sweeper.params
+    assert searched and all(OmegaConf.select(cfg, key) is not None for key in searched), search
+    assert cfg.optimized_metric.startswith("val/") and cfg.hydra.sweeper.study_name
