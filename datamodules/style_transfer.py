@@ -38,6 +38,7 @@ from datamodules.io import DataError, list_images, load_image
 log = logging.getLogger(__name__)
 
 SPLIT_FILE = Path(__file__).resolve().parent / "splits" / "style_transfer.json"
+MIN_SIZE = 16  # pixels: the smallest photo side the style nets and the VGG loss take
 
 
 def held_out(split_file: str | Path, data_root: str | Path) -> dict[str, list[Path]]:
@@ -138,6 +139,9 @@ class StyleTransferDataModule(ImageDataModule):
         super().__init__(batch_size, eval_batch_size, num_workers, augmentation, predict_input)
         if style_train_size < crop_size:
             raise DataError(f"data.style_train_size={style_train_size} must be >= data.crop_size={crop_size}")
+        for name, size in (("crop_size", crop_size), ("val_size", val_size), ("test_size", test_size)):
+            if size < MIN_SIZE:  # the nets downsample 4x and the VGG loss 4x more
+                raise DataError(f"data.{name}={size} is a photo size in pixels: give at least {MIN_SIZE}")
         self.content_dirs, self.test_dirs = list(content_dirs), list(test_dirs)
         self.data_root, self.split_file = Path(data_root), Path(split_file or SPLIT_FILE)
         self.crop_size, self.samples_per_epoch = crop_size, samples_per_epoch

@@ -18,6 +18,7 @@ from lightning_modules.style_transfer import StyleTransferModule, resolve_style
 from losses.style import StyleTransferLoss
 from models.adain import AdaINStyleTransfer
 from models.transformer_net import transformer_net_light
+from tests.conftest import run_cli
 
 
 def _photo(seed: int, size: tuple[int, int]) -> torch.Tensor:
@@ -146,3 +147,11 @@ def test_predict_writes_the_stylised_image_at_the_input_size_and_the_grid(make_c
     style_width = round(40 * 29 / 30)  # the painting (30×40) at the photo's height
     assert grid.shape == (3, 29, 37 + style_width + 37)
     torch.testing.assert_close(grid[..., -37:], stylised, atol=1 / 255, rtol=0)
+
+
+def test_a_photo_size_below_the_nets_minimum_is_one_line():
+    result = run_cli("task=style_transfer", "data.val_size=4", "logger=csv")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: data.val_size=4 is a photo size in pixels: give at least 16"), last
