@@ -16,15 +16,22 @@ Writes benchmarks/results/gpu.{md,json}.
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from harness import ROOT, benchmark_parser, fmt, markdown_table, say, write_results
+from harness import (
+    ROOT,
+    benchmark_parser,
+    fmt,
+    markdown_table,
+    monitored_test_metrics,
+    run_experiment,
+    say,
+    write_results,
+)
 from harness.loops import BareLoop, compose_run_config
 
 from framework.resolvers import register_resolvers
@@ -57,28 +64,16 @@ def data_overrides(task: str, bundle: Path) -> list[str]:
 
 
 def short_training(task: str, bundle: Path, workdir: Path) -> dict[str, Any]:
-    run_dir = Path(tempfile.mkdtemp(dir=workdir))
-    overrides = [
-        f"task={task}",
-        "trainer=gpu",
-        *SHORT[task],
-        *data_overrides(task, bundle),
-        "logger=csv",
-        "callbacks.image_logger=null",
-        f"hydra.run.dir={run_dir}",
-    ]
-    result = subprocess.run([sys.executable, "run.py", *overrides], cwd=ROOT, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"run.py {' '.join(overrides)} failed: {result.stderr.strip().splitlines()[-1]}")
-    results = json.loads((run_dir / "metrics.json").read_text())
-    monitored = compose_run_config([f"task={task}"], workdir).monitor.metric.removeprefix("val/")
-    tested = {k: v for k, v in results["metrics"].items() if k.startswith("test") and k.endswith(monitored)}
+    overrides = [f"task={task}", "trainer=gpu", *SHORT[task], *data_overrides(task, bundle)]
+    overrides.append("callbacks.image_logger=null")
+    results = run_experiment(overrides, Path(tempfile.mkdtemp(dir=workdir)), reuse=False)
+    monitor = compose_run_config([f"task={task}"], workdir).monitor.metric
     return {
         "method": "short training (trainer=gpu)",
         "dataset": task,
         "overrides": SHORT[task],
         "metrics": {
-            **tested,
+            **monitored_test_metrics(results, monitor),
             "fit_seconds": results["fit_seconds"],
             "train_steps_per_s": 1000.0 / results["metrics"]["perf/train_step_ms"],
             "startup_s": results["metrics"]["perf/startup_s"],

@@ -12,16 +12,24 @@ when the short trainings score alike (within ``TOLERANCE`` of the metric's scale
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from harness import ROOT, benchmark_parser, fmt, markdown_table, merge_into_previous, say, write_results
+from harness import (
+    ROOT,
+    benchmark_parser,
+    fmt,
+    markdown_table,
+    merge_into_previous,
+    monitored_test_metrics,
+    run_experiment,
+    say,
+    write_results,
+)
 from harness.loops import BareLoop, compose_run_config
 from omegaconf import DictConfig
 
@@ -62,23 +70,16 @@ NOTES = {  # why a task keeps the slower precision
 
 def short_training(task: str, precision: str, workdir: Path) -> tuple[str, float, float]:
     """(metric name, its test value, fit seconds) of the task's short training at ``precision``."""
-    run_dir = Path(tempfile.mkdtemp(dir=workdir))
     overrides = [
         f"task={task}",
         *SHORT[task],
         f"trainer.precision={precision}",
-        "logger=csv",
-        "callbacks.rich_progress_bar=null",
         "callbacks.image_logger=null",
-        f"hydra.run.dir={run_dir}",
     ]
-    result = subprocess.run([sys.executable, "run.py", *overrides], cwd=ROOT, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"run.py {' '.join(overrides)} failed: {result.stderr.strip().splitlines()[-1]}")
-    results = json.loads((run_dir / "metrics.json").read_text())
-    monitored = compose_run_config([f"task={task}"], workdir).monitor.metric.removeprefix("val/")
-    name = next(k for k in sorted(results["metrics"]) if k.startswith("test") and k.endswith("/" + monitored))
-    return name, results["metrics"][name], results["fit_seconds"]
+    results = run_experiment(overrides, Path(tempfile.mkdtemp(dir=workdir)), reuse=False)
+    monitor = compose_run_config([f"task={task}"], workdir).monitor.metric
+    name, value = sorted(monitored_test_metrics(results, monitor).items())[0]
+    return name, value, results["fit_seconds"]
 
 
 def measure(task: str, rounds: int, workdir: Path) -> dict[str, Any]:

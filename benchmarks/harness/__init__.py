@@ -1,7 +1,8 @@
 """The shared benchmark harness: a benchmark script is its run list, its rows, its targets and its table.
 
 Runs (:mod:`.runs`): :func:`run_experiment` runs ``python run.py <overrides>`` into a run dir, reused when
-it finished (``--reuse``) and resumed when it was interrupted; :func:`finished_checkpoint`, :func:`say`.
+it finished (``--reuse``) and resumed when it was interrupted; :func:`finished_checkpoint`,
+:func:`monitored_test_metrics`, :func:`say`.
 
 Quality (:mod:`.quality`): every figure comes from the task's own test step, never a second loop.
 :func:`read_test_metrics` reads a finished run's ``metrics.json`` (by test set, with each set's n);
@@ -18,6 +19,9 @@ Speed (:mod:`.speed`): :func:`precision_variants` (fp32, bf16 autocast, channels
 each an ``nn.Module``), :func:`time_variants` (every variant of every model in the same interleaved rounds,
 median; ms per image and fps), :func:`conv_gflop`, :func:`reference_conv` and :func:`conv_peak` (GFLOP/s
 against a large conv timed in the same rounds).
+
+Loops (:mod:`.loops`): :class:`~.loops.BareLoop` (a task's training step by hand on batches in memory: what
+the overhead, data and precision benchmarks compare with), :func:`~.loops.compose_run_config`.
 
 Tables (:mod:`.tables`): :func:`write_results` (``benchmarks/results/<name>.{md,json}`` in the
 ``../shared/BENCHMARKS.md`` shape), :func:`merge_into_previous` (a partial run's rows merged into the
@@ -45,7 +49,7 @@ from .quality import (
     run_test,
     split_test_metrics,
 )
-from .runs import RESULTS, ROOT, finished_checkpoint, reusable, run_experiment, say
+from .runs import RESULTS, ROOT, finished_checkpoint, monitored_test_metrics, reusable, run_experiment, say
 from .selection import Selection, select_best
 from .speed import (
     BF16,
@@ -105,6 +109,7 @@ __all__ = [
     "markdown_table",
     "merge_into_previous",
     "merge_rows",
+    "monitored_test_metrics",
     "precision_variants",
     "previous_results",
     "read_test_metrics",

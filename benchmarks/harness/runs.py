@@ -35,6 +35,13 @@ def finished_checkpoint(run_dir: Path) -> str | None:
     return read_results(run_dir).get("tested_checkpoint") if reusable(run_dir, reuse=True) else None
 
 
+def monitored_test_metrics(results: dict[str, Any], monitor: str) -> dict[str, float]:
+    """The test figures of a run's ``metrics.json`` for its monitored validation metric (e.g. ``val/iou`` →
+    ``test/iou``, or ``test/<set>/iou`` per test set)."""
+    name = monitor.removeprefix("val/")
+    return {k: v for k, v in results["metrics"].items() if k.startswith("test") and k.endswith("/" + name)}
+
+
 def run_experiment(
     overrides: list[str], run_dir: Path, reuse: bool, log_file: Path | None = None
 ) -> dict[str, Any]:
