@@ -51,7 +51,7 @@ bench: install        ## every committed (full) benchmark: trains what is missin
 	for b in $(BENCHMARKS); do $(PY) benchmarks/$$b.py --full --reuse || exit 1; done
 	$(MAKE) bench-speed
 
-bench-speed: install  ## framework overhead, data loading, bf16 vs fp32 (~40 min on 2 idle cores)
+bench-speed: install  ## framework overhead, data loading, bf16 vs fp32 (~30 min on 2 idle cores)
 	for b in $(SPEED_BENCHMARKS); do WANDB_MODE=offline $(PY) benchmarks/$$b.py || exit 1; done
 
 bench-quick: install  ## every quick table (tiny trainings)
