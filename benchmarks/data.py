@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,13 +25,12 @@ from harness import (
     benchmark_parser,
     fmt,
     markdown_table,
-    merge_into_previous,
     say,
     target,
     targets_markdown,
     write_results,
 )
-from harness.loops import BareLoop, compose_run_config
+from harness.loops import BareLoop, compose_run_config, rows_per_task
 
 from framework.resolvers import register_resolvers
 
@@ -154,13 +151,9 @@ def main() -> None:
     args = parser.parse_args()
     register_resolvers()
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
-    tasks = [t for t in args.only.split(",") if t] or list(TASKS)
-    with tempfile.TemporaryDirectory(prefix="data-") as workdir:
-        rows = [measure(task, args.rounds or 3, device, Path(workdir)) for task in tasks]
-    name = "data" if args.accelerator == "cpu" else "data_gpu"
-    command = " ".join(["python benchmarks/data.py", *sys.argv[1:]])
-    if args.only:  # a partial run keeps the other tasks' rows
-        rows, command = merge_into_previous(name, rows, command)
+    rows, name, command = rows_per_task(
+        "data", args, TASKS, lambda task, workdir: measure(task, args.rounds or 3, device, workdir)
+    )
     goals = [
         target(
             f"{row['dataset']}: loader / step ({row['default_workers']} workers, the default)",

@@ -33,13 +33,12 @@ from harness import (
     benchmark_parser,
     fmt,
     markdown_table,
-    merge_into_previous,
     say,
     target,
     targets_markdown,
     write_results,
 )
-from harness.loops import SKIP, BareLoop, compose_run_config
+from harness.loops import SKIP, BareLoop, compose_run_config, rows_per_task
 
 from callbacks.step_timer import LAUNCH_VARIABLE
 from framework.resolvers import register_resolvers
@@ -193,14 +192,12 @@ def main() -> None:
     parser.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu")
     args = parser.parse_args()
     register_resolvers()
-    tasks = [t for t in args.only.split(",") if t] or list(STEPS)
-    rounds = args.rounds or 3
-    with tempfile.TemporaryDirectory(prefix="overhead-") as workdir:
-        rows = [measure(task, rounds, args.accelerator, Path(workdir)) for task in tasks]
-    name = "overhead" if args.accelerator == "cpu" else "overhead_gpu"
-    command = " ".join(["python benchmarks/overhead.py", *sys.argv[1:]])
-    if args.only:  # a partial run keeps the other tasks' rows
-        rows, command = merge_into_previous(name, rows, command)
+    rows, name, command = rows_per_task(
+        "overhead",
+        args,
+        STEPS,
+        lambda task, workdir: measure(task, args.rounds or 3, args.accelerator, workdir),
+    )
     goals = [
         target(
             f"{row['dataset']}: run.py / bare step time",

@@ -13,7 +13,6 @@ when the short trainings score alike (within ``TOLERANCE`` of the metric's scale
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,12 @@ from harness import (
     benchmark_parser,
     fmt,
     markdown_table,
-    merge_into_previous,
     monitored_test_metrics,
     run_experiment,
     say,
     write_results,
 )
-from harness.loops import BareLoop, compose_run_config
+from harness.loops import BareLoop, compose_run_config, rows_per_task
 from omegaconf import DictConfig
 
 from framework.resolvers import register_resolvers
@@ -187,13 +185,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     register_resolvers()
-    tasks = [t for t in args.only.split(",") if t] or list(SHORT)
-    with tempfile.TemporaryDirectory(prefix="precision-") as workdir:
-        rows = [measure(task, args.rounds or 3, Path(workdir)) for task in tasks]
-    command = " ".join(["python benchmarks/precision.py", *sys.argv[1:]])
-    if args.only:  # a partial run keeps the other tasks' rows
-        rows, command = merge_into_previous("precision", rows, command)
-    write_results("precision", command, rows, markdown(rows, command), {"tolerance": TOLERANCE})
+    rows, name, command = rows_per_task(
+        "precision", args, SHORT, lambda task, workdir: measure(task, args.rounds or 3, workdir)
+    )
+    write_results(name, command, rows, markdown(rows, command), {"tolerance": TOLERANCE})
 
 
 if __name__ == "__main__":

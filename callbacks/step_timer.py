@@ -26,6 +26,7 @@ class StepTimer(Callback):
         super().__init__()
         self.skip = skip
         self.startup_s: float | None = None
+        self._launched: float | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -35,10 +36,13 @@ class StepTimer(Callback):
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._reset()
 
-    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         launched = os.environ.pop(LAUNCH_VARIABLE, None)  # the process's first fit (not a multirun's next)
-        if self.startup_s is None and launched:
-            self.startup_s = time.time() - float(launched)
+        self._launched = float(launched) if launched else None
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        if self.startup_s is None and self._launched is not None:
+            self.startup_s = time.time() - self._launched
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         now = time.perf_counter()

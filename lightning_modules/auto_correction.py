@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import NonNegativeFloat, PositiveInt
 from torch import nn
 
-from framework.errors import UserError
 from lightning_modules.base import ImagingModule, OptimizerFactory, SchedulerFactory
 from metrics.color import color_metrics
 from operators.global_correction import correct_photo, from_pil, is_global, to_pil
@@ -49,25 +49,14 @@ class AutoCorrectionModule(ImagingModule):
         loss: nn.Module | None = None,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
-        lambda_smooth: float = 1e-4,
-        lambda_monotonicity: float = 10.0,
-        loss_pixels: int | None = None,
-        preview_size: int | None = 1024,
-        predict_threads: int = 2,
+        lambda_smooth: NonNegativeFloat = 1e-4,
+        lambda_monotonicity: NonNegativeFloat = 10.0,
+        loss_pixels: PositiveInt | None = None,
+        preview_size: PositiveInt | None = 1024,
+        predict_threads: PositiveInt = 2,
         task_name: str = "auto_correction",
         nan_policy: str = "stop",
     ) -> None:
-        if lambda_smooth < 0 or lambda_monotonicity < 0:
-            raise UserError(
-                f"module.lambda_smooth={lambda_smooth} and module.lambda_monotonicity={lambda_monotonicity} "
-                "must be >= 0"
-            )
-        if loss_pixels is not None and loss_pixels < 1:
-            raise UserError(f"module.loss_pixels={loss_pixels} must be >= 1 (or null: every pixel)")
-        if preview_size is not None and preview_size < 1:
-            raise UserError(f"module.preview_size={preview_size} must be >= 1 (or null: full size)")
-        if predict_threads < 1:
-            raise UserError(f"module.predict_threads={predict_threads} must be >= 1")
         super().__init__(net, loss, optimizer, scheduler, task_name, nan_policy)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, Any]:

@@ -12,11 +12,14 @@ nothing without a trainer), then ``zero_grad / backward / step``; the learning-r
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import itertools
+import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from .runs import ROOT
+from .tables import merge_into_previous
 
 SKIP = 2  # warm-up steps left out of a mean (callbacks/step_timer.py's default)
 warnings.filterwarnings(
@@ -126,3 +130,22 @@ class BareLoop:
             ends.append(time.perf_counter())
         timed = ends[SKIP:]
         return 1000.0 * (timed[-1] - timed[0]) / (len(timed) - 1)
+
+
+def rows_per_task(
+    script: str,
+    args: argparse.Namespace,
+    tasks: Sequence[str],
+    measure: Callable[[str, Path], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], str, str]:
+    """``measure(task, workdir)`` for each task of ``args.only`` (default ``tasks``): the rows, the results'
+    name (``script``, ``<script>_gpu`` with ``--accelerator gpu``) and the command; a partial run's rows are
+    merged into the previous results, so it keeps the other tasks' rows."""
+    chosen = [task for task in args.only.split(",") if task] or list(tasks)
+    with tempfile.TemporaryDirectory(prefix=f"{script}-") as workdir:
+        rows = [measure(task, Path(workdir)) for task in chosen]
+    name = script if getattr(args, "accelerator", "cpu") == "cpu" else f"{script}_gpu"
+    command = " ".join([f"python benchmarks/{script}.py", *sys.argv[1:]])
+    if args.only:
+        rows, command = merge_into_previous(name, rows, command)
+    return rows, name, command
