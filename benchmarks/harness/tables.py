@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from framework.resolvers import cpu_computes_bf16
 from framework.results import atomic_write_text
 
 from .runs import RESULTS
@@ -21,7 +22,8 @@ ROW_KEY = ("method", "model", "variant", "dataset", "protocol", "scale", "degrad
 def machine() -> str:
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     version = torch.__version__.split("+")[0]
-    return f"{os.cpu_count()} CPU cores, {gpu} (torch {version}, {platform.machine()})"
+    cpu = f"{torch.backends.cpu.get_cpu_capability()}, {'native' if cpu_computes_bf16() else 'emulated'} bf16"
+    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu} (torch {version}, {platform.machine()})"
 
 
 def previous_results(name: str) -> dict[str, Any]:
