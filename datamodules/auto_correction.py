@@ -12,6 +12,9 @@ which other folders are listed, nor on the machine.
 * val / test: the photo resized (short side ``eval_size``) and centre-cropped to ``eval_size²``, degraded
   under a seed made from ``seed`` and the photo's path: the same pairs in every run and every DataModule.
 
+Both round the crop to 8 bit (the photo it stands for; the target), so the degradation runs as per-level
+tables (:func:`~operators.photo_degradation.degrade_levels`, exact for 8-bit input).
+
 Real pairs: ``test_pairs`` (name → ``{"images": dir, "targets": dir}``, e.g. the FiveK examples under
 ``autocorrect/``, or the full MIT-Adobe FiveK by path) are named test sets at their own resolution (batch 1),
 reported as ``test/<name>/<metric>`` beside ``test/synthetic/<metric>``. They are never trained on.
@@ -108,10 +111,10 @@ class SyntheticPairs(Dataset):
         else:
             photo = TF.center_crop(TF.resize(photo, self.size, antialias=True), [self.size, self.size])
             generator = torch.Generator().manual_seed(item_seed(self.seed, path))
-        photo = photo.clamp(0.0, 1.0)
+        levels = photo.mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)  # the 8-bit crop it stands for
         params = self.degradation.sample_params(1, generator)
-        degraded = self.degradation.apply(photo.unsqueeze(0), params)[0]
-        return {"input": degraded, "target": photo, "name": path.stem}
+        degraded = self.degradation.apply(levels.unsqueeze(0), params)[0]  # per-level tables: fast
+        return {"input": degraded, "target": levels.float().div_(255.0), "name": path.stem}
 
 
 class NotedPhotos(ImageFileDataset):

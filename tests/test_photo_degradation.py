@@ -13,6 +13,7 @@ from operators.photo_degradation import (
     adjust_gamma,
     adjust_saturation,
     adjust_white_balance,
+    degrade_levels,
     degrade_photo,
     linear_to_srgb,
     luma,
@@ -133,6 +134,25 @@ def test_random_draws_repeat_under_a_seed_and_stay_in_range() -> None:
         1000, torch.Generator().manual_seed(0)
     )
     assert torch.all(fixed.ev == 0.5) and torch.equal(fixed.gamma, p.gamma)
+
+
+@pytest.mark.parametrize("pivot", [None, 0.5])
+def test_the_per_level_tables_give_degrade_photo_of_the_8_bit_photo(pivot) -> None:
+    levels = torch.randint(
+        0, 256, (3, 3, 20, 28), generator=torch.Generator().manual_seed(3), dtype=torch.uint8
+    )
+    levels[0, :, 0, :2] = torch.tensor([0, 255], dtype=torch.uint8)  # both ends of the table
+    degradation = RandomPhotoDegradation(exposure_ev=(-1.5, 1.5), contrast_pivot=pivot)
+    params = degradation.sample_params(3, torch.Generator().manual_seed(4))
+    expected = degrade_photo(levels.float() / 255.0, params, contrast_pivot=pivot)
+    torch.testing.assert_close(
+        degrade_levels(levels, params, contrast_pivot=pivot), expected, atol=1e-6, rtol=0
+    )
+    torch.testing.assert_close(
+        degradation.apply(levels, params), expected, atol=1e-6, rtol=0
+    )  # uint8 → tables
+    with pytest.raises(ValueError, match="uint8"):
+        degrade_levels(levels.float(), params)
 
 
 def test_gradients_flow_to_image_and_parameters() -> None:
