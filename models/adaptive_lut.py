@@ -209,6 +209,24 @@ NORMS: dict[str, type[nn.Module]] = {
 }
 
 
+class MobileNetV2Trunk(nn.Module):
+    """The first 13 blocks of MobileNetV2 1.0 (:mod:`models.mobilenet_v2`, ImageNet weights): RGB in [0, 1]
+    (B, 3, H, W) → (B, 96, H/16, W/16), the feature map before its stride-32 stage."""
+
+    channels = 96
+    n_blocks = 13
+
+    def __init__(self, weights: str | None = "imagenet") -> None:
+        super().__init__()
+        from models.mobilenet_v2 import mobilenet_v2
+
+        self.net = mobilenet_v2(num_classes=None, weights=weights)
+        self.net.blocks = self.net.blocks[: self.n_blocks]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net.forward_features(x)["aux"]
+
+
 class ThumbnailCNN(nn.Module):
     """The paper's weight predictor: thumbnail → ``out_features`` numbers per image, (B, 3, H, W) → (B, F).
 
@@ -226,6 +244,12 @@ class ThumbnailCNN(nn.Module):
             ``"none"``.
         histogram_bins: > 0 adds a :class:`HistogramBranch` of the thumbnail with that many bins per
             channel to the output (ours); 0: the paper's CNN alone.
+        encoder: ``"cnn"`` (the paper's five convs above) or ``"mobilenet_v2"`` (ours): the first 13 blocks
+            of an ImageNet MobileNetV2 1.0 (to its 96-channel stage at stride 16, 534 K parameters; genuine
+            weights from ``../shared/weights``, one warning and random weights where the file is missing),
+            global average pooling, dropout and a 1×1 conv head. Semantics (a face, a sky, snow) is what
+            tells a dark scene from an under-exposed one; ``widths`` and ``norm`` then do not apply.
+        encoder_weights: the MobileNetV2 weights (``"imagenet"``, a TFLite path, or ``None``: random).
     """
 
     def __init__(
@@ -236,6 +260,8 @@ class ThumbnailCNN(nn.Module):
         dropout: float = 0.5,
         norm: str = "instance",
         histogram_bins: int = 0,
+        encoder: str = "cnn",
+        encoder_weights: str | None = "imagenet",
     ) -> None:
         super().__init__()
         widths = tuple(widths)
@@ -249,22 +275,34 @@ class ThumbnailCNN(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        if encoder not in ("cnn", "mobilenet_v2"):
+            raise ValueError(f"encoder must be 'cnn' or 'mobilenet_v2', got {encoder!r}")
         self.thumb_size = thumb_size
-        layers: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(zip((3, *widths[:-1]), widths, strict=True)):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
-            if i < len(widths) - 1 and norm != "none":
-                layers.append(NORMS[norm](c_out, affine=True))
-        layers += [nn.Dropout(dropout), nn.Conv2d(widths[-1], out_features, thumb_size // 32)]
-        self.body = nn.Sequential(*layers)
+        if encoder == "mobilenet_v2":
+            self.body = nn.Sequential(
+                MobileNetV2Trunk(encoder_weights),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Dropout(dropout),
+                nn.Conv2d(MobileNetV2Trunk.channels, out_features, 1),
+            )
+            nn.init.xavier_normal_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+        else:
+            layers: list[nn.Module] = []
+            for i, (c_in, c_out) in enumerate(zip((3, *widths[:-1]), widths, strict=True)):
+                layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
+                if i < len(widths) - 1 and norm != "none":
+                    layers.append(NORMS[norm](c_out, affine=True))
+            layers += [nn.Dropout(dropout), nn.Conv2d(widths[-1], out_features, thumb_size // 32)]
+            self.body = nn.Sequential(*layers)
+            for m in self.body.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.xavier_normal_(m.weight)
+                    nn.init.zeros_(m.bias)
+                elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)):
+                    nn.init.normal_(m.weight, 1.0, 0.02)
+                    nn.init.zeros_(m.bias)
         self.histogram = HistogramBranch(out_features, histogram_bins) if histogram_bins > 0 else None
-        for m in self.body.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.xavier_normal_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)):
-                nn.init.normal_(m.weight, 1.0, 0.02)
-                nn.init.zeros_(m.bias)
 
     @property
     def head(self) -> nn.Conv2d:
@@ -285,7 +323,8 @@ class AdaptiveLUT(nn.Module):
     Args:
         n_luts: number of basis LUTs N (the paper: 3).
         lut_size: nodes per axis D (the paper: 33).
-        thumb_size, widths, dropout, norm, histogram_bins: the weight predictor, :class:`ThumbnailCNN`.
+        thumb_size, widths, dropout, norm, histogram_bins, encoder, encoder_weights: the weight predictor,
+            :class:`ThumbnailCNN`.
         smooth_from_init: measure smoothness on ``φ_n − φ_n(init)`` (so ``φ_1``, initialised to the identity,
             pays nothing for being the identity; the zero-initialised others are unchanged); ``False`` is the
             paper's ``TV(φ_n)``, which also penalises the identity's slope by ``(D + 1) / (D − 1)³``.
@@ -317,6 +356,8 @@ class AdaptiveLUT(nn.Module):
         head_init: str = "identity",
         norm: str = "instance",
         histogram_bins: int = 0,
+        encoder: str = "cnn",
+        encoder_weights: str | None = "imagenet",
     ) -> None:
         super().__init__()
         if n_luts < 1:
@@ -327,7 +368,9 @@ class AdaptiveLUT(nn.Module):
         self.lut_size = lut_size
         self.smooth_from_init = smooth_from_init
         self.thumb_size = thumb_size  # the side of the thumbnail the weights are predicted from
-        self.backbone = ThumbnailCNN(n_luts, thumb_size, widths, dropout, norm, histogram_bins)
+        self.backbone = ThumbnailCNN(
+            n_luts, thumb_size, widths, dropout, norm, histogram_bins, encoder, encoder_weights
+        )
         head = self.backbone.head
         nn.init.constant_(head.bias, 1.0)
         if head_init == "identity":

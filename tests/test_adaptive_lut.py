@@ -21,6 +21,7 @@ from models.adaptive_lut import (
     lut_monotonicity,
     lut_to_pil_filter,
     lut_tv,
+    thumbnail,
 )
 from operators.photo_degradation import adjust_exposure
 
@@ -156,6 +157,20 @@ def test_model_sizes_and_gradients(single_thread: None) -> None:
     assert model.backbone.head.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="multiple of 32"):
         ThumbnailCNN(3, thumb_size=100)
+
+
+def test_the_mobilenet_encoder_starts_as_the_identity_and_trains(single_thread: None) -> None:
+    model = AdaptiveLUT(lut_size=5, thumb_size=64, histogram_bins=8, encoder="mobilenet_v2").eval()
+    trunk = model.backbone.body[0]
+    assert len(trunk.net.blocks) == 13 and model.backbone.head.in_channels == 96
+    x = torch.rand(2, 3, 50, 70)
+    assert trunk(thumbnail(x, 64)).shape == (2, 96, 4, 4)  # stride 16
+    y, w = model.forward_with_weights(x)
+    assert torch.allclose(y, x, atol=1e-5) and torch.equal(w[:, 0], torch.ones(2))
+    ((y - 0.5).square().mean() + w[:, 1:].sum()).backward()
+    assert trunk.net.stem.conv.weight.grad.abs().sum() > 0  # fine-tuned, not frozen
+    with pytest.raises(ValueError, match="encoder"):
+        ThumbnailCNN(3, encoder="resnet")
 
 
 def test_colour_histogram_and_its_branch() -> None:
