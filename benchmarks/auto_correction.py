@@ -2,7 +2,7 @@
 global transforms (image-adaptive 3D LUTs, Zero-DCE-style curves), on the synthetic test split and on the real
 FiveK input / expert-C pairs; parameters; milliseconds for a 12-megapixel photo; the targets of issue 18.
 
-    python benchmarks/auto_correction.py --full          # trains the three learned models (≤ 65 min each)
+    python benchmarks/auto_correction.py --full          # trains the three learned models (≤ 80 min each)
     python benchmarks/auto_correction.py --full --reuse  # evaluates finished runs, resumes interrupted ones
     python benchmarks/auto_correction.py --full --reuse --no-train  # finished runs and the classical ones
     python benchmarks/auto_correction.py                 # quick: tiny trainings and test sets (minutes)

@@ -76,7 +76,6 @@ def cpu_computes_bf16() -> bool:
     """Whether this CPU runs bfloat16 matmuls and convolutions in hardware (oneDNN's test: AVX-512 with the
     BF16 extension, or AMX). Without it torch emulates bf16 and a conv is 10× to 50× slower than in fp32
     (measured on an AVX2 EPYC: the auto-correction thumbnail CNN 0.43 s → 5.1 s per batch)."""
-
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -90,7 +89,6 @@ def fast_precision(accelerator: str = "cpu") -> str:
     ``cpu``: :func:`cpu_computes_bf16`; ``gpu`` / ``cuda``: the GPU's own support (``bf16-mixed`` when the
     config is composed where there is no GPU); ``mps``: ``32-true``; ``auto``: the GPU's answer when CUDA is
     available, else the CPU's."""
-
     accelerator = str(accelerator).lower()
     if accelerator == "auto":
         accelerator = "gpu" if torch.cuda.is_available() else "cpu"

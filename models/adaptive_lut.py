@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.mobilenet_v2 import _FEATURE_BLOCKS, MobileNetV2, mobilenet_v2
+
 if TYPE_CHECKING:
     from PIL.Image import Image
     from PIL.ImageFilter import Color3DLUT, Filter
@@ -213,15 +215,12 @@ class MobileNetV2Trunk(nn.Module):
     """The first 13 blocks of MobileNetV2 1.0 (:mod:`models.mobilenet_v2`, ImageNet weights): RGB in [0, 1]
     (B, 3, H, W) → (B, 96, H/16, W/16), the feature map before its stride-32 stage."""
 
-    channels = 96
-    n_blocks = 13
+    channels = MobileNetV2.feature_channels["aux"]  # 96
 
     def __init__(self, weights: str | None = "imagenet") -> None:
         super().__init__()
-        from models.mobilenet_v2 import mobilenet_v2
-
         self.net = mobilenet_v2(num_classes=None, weights=weights)
-        self.net.blocks = self.net.blocks[: self.n_blocks]
+        self.net.blocks = self.net.blocks[: _FEATURE_BLOCKS["aux"] + 1]  # up to the "aux" output: 13 blocks
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net.forward_features(x)["aux"]
