@@ -137,9 +137,11 @@ class Int8SimulatedESPCN(nn.Module):
 
     @property
     def onnx_tolerance(self) -> float:
-        """How far ONNX Runtime's int8 model may be from this simulation: 1.5 steps of the uint8 output (it
-        may round a tie the other way)."""
-        return 1.5 * self.activation_qparams()[-1][0]
+        """How far ONNX Runtime's int8 model may be from this simulation: 2.5 steps of the uint8 output. It
+        may round a tie the other way (one step), and on x86 CPUs without VNNI its u8×s8 kernels add pairs of
+        products in saturating int16 (VPMADDUBSW; ONNX Runtime's quantization docs say so): measured 2 steps
+        on an AVX2 EPYC (`tests/test_quantization.py`), under 1.5 on AVX-512 VNNI."""
+        return 2.5 * self.activation_qparams()[-1][0]
 
     def export_onnx(self, path: str | Path, example: Tensor) -> Path:
         """This net as the int8 ONNX model it simulates (:func:`export_int8_onnx`); the hook
