@@ -40,7 +40,7 @@ from datamodules.base import ImageDataModule, ImageFileDataset
 from datamodules.folders import PairedImageFolder
 from datamodules.io import DataError, check_image_size, list_images, load_image, read_info
 from framework.errors import UserError
-from operators.photo_degradation import RandomPhotoDegradation
+from operators.photo_degradation import PhotoDegradationParams, RandomPhotoDegradation
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,14 @@ class SyntheticPairs(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def degradation_params(self, index: int) -> PhotoDegradationParams:
+        """The degradation of item ``index``: fixed by its seed for val / test, a fresh draw from torch's
+        global generator for training."""
+        generator = (
+            None if self.train else torch.Generator().manual_seed(item_seed(self.seed, self.files[index]))
+        )
+        return self.degradation.sample_params(1, generator)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.files[index]
         photo = load_image(path, "RGB")
@@ -107,12 +115,10 @@ class SyntheticPairs(Dataset):
             photo = self.crop(photo)
             if torch.rand(()) < 0.5:
                 photo = photo.flip(-1)
-            generator = None
         else:
             photo = TF.center_crop(TF.resize(photo, self.size, antialias=True), [self.size, self.size])
-            generator = torch.Generator().manual_seed(item_seed(self.seed, path))
         levels = photo.mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)  # the 8-bit crop it stands for
-        params = self.degradation.sample_params(1, generator)
+        params = self.degradation_params(index)
         degraded = self.degradation.apply(levels.unsqueeze(0), params)[0]  # per-level tables: fast
         return {"input": degraded, "target": levels.float().div_(255.0), "name": path.stem}
 

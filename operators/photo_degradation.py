@@ -163,16 +163,17 @@ def adjust_gamma(x: Tensor, gamma: Param) -> Tensor:
     return x.sign() * x.abs().clamp_min(1e-12).pow(g)
 
 
-def adjust_contrast(x: Tensor, factor: Param, pivot: float | None = None) -> Tensor:
+def adjust_contrast(x: Tensor, factor: Param, pivot: Param | None = None) -> Tensor:
     """Contrast around a pivot: ``y = p + c·(x − p)``, the same for the three channels.
 
     ``pivot=None`` uses each image's mean BT.709 luma ``p = mean(Y(x))``, which ``y`` keeps (``mean Y(y) =
-    p``), so the inverse ``adjust_contrast(y, 1 / c)`` is exact; a number (e.g. 0.5, mid-grey) is a fixed
-    pivot. ``c < 1`` flattens, ``c > 1`` steepens (and can leave [0, 1]: no clipping here).
+    p``), so the inverse ``adjust_contrast(y, 1 / c)`` is exact; a number (e.g. 0.5, mid-grey) or a (B,)
+    tensor is a fixed pivot (per image). ``c < 1`` flattens, ``c > 1`` steepens (and can leave [0, 1]: no
+    clipping here).
     """
     _check_rgb(x)
     c = _per_image(factor, x, "factor")
-    p = luma(x).mean(dim=(1, 2, 3), keepdim=True) if pivot is None else float(pivot)
+    p = luma(x).mean(dim=(1, 2, 3), keepdim=True) if pivot is None else _per_image(pivot, x, "pivot")
     return p + c * (x - p)
 
 
@@ -271,7 +272,7 @@ def degrade_levels(
     return _contrast_saturation(y, params, clip, contrast_pivot)
 
 
-def restore_photo(y: Tensor, params: PhotoDegradationParams, contrast_pivot: float | None = None) -> Tensor:
+def restore_photo(y: Tensor, params: PhotoDegradationParams, contrast_pivot: Param | None = None) -> Tensor:
     """Exact inverse of :func:`degrade_photo` without its clips: the inverse steps in reverse order.
 
     Where ``degrade_photo`` clipped, the lost values come back as the clip value (see the module docstring).

@@ -82,6 +82,17 @@ def test_synthetic_test_split_is_the_same_in_every_datamodule(tmp_path, single_t
     assert all(split_of(p, 0.2, 0.3) == "test" for p in splits["test"])
 
 
+def test_a_test_items_own_parameters_make_and_undo_it(tmp_path, single_thread):
+    """``degradation_params`` gives the draw that made a test item (the benchmark's oracle row inverts it)."""
+    dm = _datamodule(_photos(tmp_path / "photos", 20))
+    dm.setup("test")
+    pairs = dm.test_set[0]
+    item, params = pairs[0], pairs.degradation_params(0)
+    assert torch.allclose(pairs.degradation.apply(item["target"][None], params)[0], item["input"], atol=1e-5)
+    restored = pairs.degradation.invert(item["input"][None], params).clamp(0, 1)[0]
+    assert (restored - item["target"]).abs().mean() < 0.2 * (item["input"] - item["target"]).abs().mean()
+
+
 def test_training_items_are_fresh_draws_under_their_seed(tmp_path):
     dm = _datamodule(_photos(tmp_path / "photos", 20))
     dm.setup("fit")
