@@ -34,7 +34,7 @@ def test_the_named_ablations_are_sweeps():
     assert len(jobs_of("sr_ablation")) == 12  # 3 VGG weights x de-block off / on x 2 scales
     assert len(jobs_of("seg_ablation")) == 8  # 4 Jaccard weights x 2 backbones
     assert len(jobs_of("style_ablation")) == 6  # 3 style weights x 2 start images
-    assert len(jobs_of("autocorrect_ablation")) == 6  # 3 transforms x 2 losses
+    assert len(jobs_of("autocorrect_ablation")) == 8  # 4 transforms x 2 losses
 
 
 def test_sweep_expansion_follows_hydra_and_the_command_line_narrows_it():
