@@ -362,7 +362,7 @@ def markdown(rows: list[dict[str, Any]], goals: list[dict[str, Any]], mode: str,
             "",
             f"## Speed: one {SPEED_DATA}, 8-bit in and out, {speed[0]['threads']} threads, median of "
             f"{speed[0]['rounds']} interleaved rounds (load average before / after: "
-            f"{speed[0]['load_average']})",
+            f"{'; '.join(dict.fromkeys(r['load_average'] for r in speed))})",
             "",
         ]
         table = [
@@ -384,8 +384,8 @@ def main() -> None:
         __doc__,
         full="the committed benchmark (full trainings)",
         no_train="never train: a learned method without a finished run is only timed (untrained)",
-        only="comma-separated methods to rerun; their rows replace theirs in the previous "
-        "results, every other row is kept (speed rows too)",
+        only="comma-separated methods to rerun (quality and speed); their rows replace theirs in the "
+        "previous results, every other row is kept",
         rounds="timed rounds (default: quick 2, full 5)",
     )
     args = parser.parse_args()
@@ -411,15 +411,14 @@ def main() -> None:
         nets[method.name], _ = load_net(run_dir)
         run_dirs[method.name] = run_dir
         rows += quality_rows(method.name, run_dir, sum(p.numel() for p in nets[method.name].parameters()))
-    if "adaptive_lut" in run_dirs:
-        rows.append(oracle_row(run_dirs["adaptive_lut"]))
+    if run_dirs:  # any finished run's config holds the data
+        rows.append(oracle_row(next(iter(run_dirs.values()))))
     rows += [
         {"method": method, "dataset": PUBLISHED_DATA, "metrics": {"psnr": psnr}, "source": "paper"}
         for method, psnr in PUBLISHED
     ]
-    if not only:
-        rows += speed_rows(nets, args.rounds or (5 if args.full else 2), set(run_dirs))
-    else:
+    rows += speed_rows(nets, args.rounds or (5 if args.full else 2), set(run_dirs))
+    if only:
         rows, command = merge_into_previous(name, rows, f"{command} --only {args.only}")
     if "adaptive_lut" in run_dirs:
         picture(
