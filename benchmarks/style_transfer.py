@@ -18,10 +18,10 @@ content photos of ``shared/data/style/contents`` × paintings.
 * **Gatys against a plain PyTorch L-BFGS loop** written below (same VGG, loss weights, image and L-BFGS
   settings), timed in the same rounds: seconds per step, steps and seconds to a fixed style-loss target.
 * **The fast mode against k**: style loss (× the content's) and seconds per image for k = 0, 1, 2, 4, 8.
-* **Picture**: content | style | Gatys | fast | feed-forward (light) | AdaIN, the timed outputs, PNG.
+* **Picture**: content | style | Gatys | fast | feed-forward (light) | AdaIN, the timed outputs, JPEG.
 
-Writes benchmarks/results/style_transfer.{md,json,png} (quick: style_transfer_quick.*). Timings on this
-shared machine are noisy: the load average is reported beside them.
+Writes benchmarks/results/style_transfer.{md,json,jpg} (quick: style_transfer_quick.*; JPEG: a PNG of the
+full grid is 9 MB). Timings on this shared machine are noisy: the load average is reported beside them.
 """
 
 from __future__ import annotations
@@ -524,7 +524,7 @@ def main() -> None:
             }
         )
         grid = make_grid(torch.cat(tiles), nrow=2 + len(COLUMNS), padding=4, pad_value=1.0)
-        picture_file = f"{name}.png"
+        picture_file = f"{name}.jpg"
         save_image(grid, RESULTS / picture_file)
     loads["end"] = load()
     goals = targets(rows, versus, size)
