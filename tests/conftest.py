@@ -23,6 +23,58 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 os.environ.setdefault("WANDB_MODE", "offline")
 register_resolvers()
+_PATHS = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml")}).paths
+SHARED_DATA = Path(
+    _PATHS.shared_data_dir
+)  # ../shared/data, or $IMAGING_LAB_SHARED_DATA (as run.py resolves it)
+SHARED_WEIGHTS = Path(_PATHS.shared_weights_dir)  # ../shared/weights, or $IMAGING_LAB_SHARED_WEIGHTS
+
+
+def shared_path(relative: str) -> Path:
+    """``data/…`` or ``weights/…`` in the shared folders, where ``run.py`` would look for it."""
+    root, _, rest = relative.partition("/")
+    return {"data": SHARED_DATA, "weights": SHARED_WEIGHTS}[root] / rest
+
+
+def missing_shared_path(error: BaseException) -> str | None:
+    """The shared path an error (or one it was raised from) names when the shared folder it lies in is
+    absent: the one-line ``DataError`` / ``UserError`` for a data set or weights file of ``../shared``."""
+    roots = [root for root in (SHARED_DATA, SHARED_WEIGHTS) if not root.is_dir()]
+    absent = [str(root) for root in roots] + [str(root.resolve()) for root in roots]
+    seen: BaseException | None = error
+    while seen is not None and absent:
+        for word in str(seen).replace("'", " ").split():
+            if word.startswith(tuple(absent)):
+                return word.rstrip(":,")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A clone with no ``../shared`` beside it: a test that stops on a missing shared data set or weights
+    file is reported as skipped, naming the path, instead of failed (anything else still fails; with the
+    shared folders present nothing changes)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and call.excinfo is not None:
+        path = missing_shared_path(call.excinfo.value)
+        if path is not None:
+            report.outcome = "skipped"
+            report.longrepr = (
+                str(item.path),
+                item.location[1] or 0,
+                f"Skipped: needs {path} (no ../shared here)",
+            )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.shared("data/…", "weights/…")``: a test that needs these shared folders is skipped, with
+    the missing path as its reason, in a clone that has no ``../shared`` beside it."""
+    for marker in item.iter_markers("shared"):
+        missing = [path for path in marker.args if not shared_path(path).exists()]
+        if missing:
+            pytest.skip(f"needs {shared_path(missing[0])} (../shared, or IMAGING_LAB_SHARED_DATA / _WEIGHTS)")
 
 
 def reproducible(metrics: dict[str, float]) -> dict[str, float]:

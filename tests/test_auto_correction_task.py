@@ -21,10 +21,9 @@ from models.adaptive_lut import AdaptiveLUT, Lut3dTransform, filter_in_bands, id
 from models.curves import CurveNet
 from operators.global_correction import correct_photo, from_pil, to_pil
 from operators.photo_degradation import RandomPhotoDegradation
-from tests.conftest import compose_config
+from tests.conftest import SHARED_DATA, compose_config
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-FIVEK = SHARED / "autocorrect" / "fivek_pairs"
+FIVEK = SHARED_DATA / "autocorrect" / "fivek_pairs"
 
 
 def _photos(folder: Path, count: int, seed: int = 0, size: tuple[int, int] = (40, 56)) -> Path:
@@ -108,7 +107,7 @@ def test_training_items_are_fresh_draws_under_their_seed(tmp_path):
     assert one["input"].shape == one["target"].shape == (3, 32, 32)
 
 
-@pytest.mark.skipif(not FIVEK.is_dir(), reason="the shared FiveK pairs are not on this machine")
+@pytest.mark.shared("data/autocorrect/fivek_pairs")
 def test_a_classical_baseline_tests_with_no_checkpoint(make_cfg, tmp_path):
     photos = _photos(tmp_path / "photos", 12)
     run(

@@ -18,7 +18,7 @@ from datamodules.super_resolution import load_folders
 from metrics.super_resolution import sr_metrics
 from models.espcn import BicubicUpsampler
 from operators.degradation import make_lr, mod_crop
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, SHARED_DATA, compose_config
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import harness.quality
@@ -43,7 +43,7 @@ from harness import (
     time_variants,
 )
 
-SR_DATA = ROOT.parent / "shared" / "data" / "sr"
+SR_DATA = SHARED_DATA / "sr"
 
 
 @pytest.mark.parametrize(

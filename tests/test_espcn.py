@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from models.espcn import ESPCN, BicubicUpsampler, YChannelSR, espcn, espcn_paper
 from operators.degradation import make_lr
+from tests.conftest import SHARED_DATA
 
-BUTTERFLY = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr" / "Set5" / "img_003.png"
+BUTTERFLY = SHARED_DATA / "sr" / "Set5" / "img_003.png"
 
 
 @pytest.mark.parametrize("r", [2, 3, 4])

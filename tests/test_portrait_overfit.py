@@ -4,8 +4,6 @@ set-up (128×128, 300 steps) reaches IoU 0.99; this is its fast version."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,16 +11,14 @@ from PIL import Image
 
 from losses.segmentation import SegmentationLoss, split_aux
 from metrics.segmentation import iou_per_image
-from models.mobilenet_v2 import default_weights_path
+from models.mobilenet_v2 import DEFAULT_TFLITE_FILE
 from models.pspnet import pspnet_mobilenet_v2
+from tests.conftest import SHARED_DATA
 
-EG1800 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "portrait" / "eg1800"
+EG1800 = SHARED_DATA / "portrait" / "eg1800"
 pytestmark = [
     pytest.mark.usefixtures("single_thread"),
-    pytest.mark.skipif(not (EG1800 / "masks").is_dir(), reason=f"{EG1800} not present"),
-    pytest.mark.skipif(
-        not default_weights_path().is_file(), reason="MobileNetV2 ImageNet weights not present"
-    ),
+    pytest.mark.shared("data/portrait/eg1800/masks", f"weights/{DEFAULT_TFLITE_FILE}"),
 ]
 
 

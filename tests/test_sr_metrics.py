@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ import torch
 from datamodules.io import list_images, load_image
 from metrics.super_resolution import psnr_rgb, psnr_y, quantize_8bit, rgb_to_y, sr_metrics, ssim_y
 from operators.degradation import bicubic_downscale, bicubic_upscale, mod_crop
+from tests.conftest import SHARED_DATA
 
-SET5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr" / "Set5"
+SET5 = SHARED_DATA / "sr" / "Set5"
 
 
 def test_rgb_to_y_and_quantize() -> None:
@@ -116,7 +116,7 @@ def test_sr_metrics_keys_and_validation() -> None:
         psnr_y(x, x[..., :15], 0)
 
 
-@pytest.mark.skipif(not SET5.is_dir(), reason="Set5 not found under ../shared/data/sr")
+@pytest.mark.shared("data/sr/Set5")
 @pytest.mark.parametrize(("scale", "published"), [(2, 33.66), (3, 30.39), (4, 28.42)])
 def test_set5_bicubic_matches_published(scale: int, published: float) -> None:
     """Bicubic Set5 Y-PSNR (crop = scale) vs. the published Matlab bicubic rows (e.g. SRCNN/VDSR tables)."""

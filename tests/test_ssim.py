@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
@@ -12,8 +10,9 @@ from datamodules.io import list_images, load_image
 from metrics.ssim import ssim, ssim_window
 from metrics.super_resolution import rgb_to_y, ssim_y
 from operators.degradation import make_lr, mod_crop, quantize_8bit
+from tests.conftest import SHARED_DATA
 
-SET5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sr" / "Set5"
+SET5 = SHARED_DATA / "sr" / "Set5"
 
 
 def _pair(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
@@ -103,7 +102,7 @@ def test_identical_images_and_bad_arguments() -> None:
         ssim(pred, target[..., :15], 1.0)
 
 
-@pytest.mark.skipif(not SET5.is_dir(), reason="Set5 not found under ../shared/data/sr")
+@pytest.mark.shared("data/sr/Set5")
 def test_ssim_y_equals_skimage_on_a_real_bicubic_image() -> None:
     """BasicSR's Y-SSIM (8-bit, Y in 0..255, border = scale, valid) on Set5's first image, bicubic ×3."""
     metrics = pytest.importorskip("skimage.metrics")
