@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from framework.resolvers import register_resolvers
+from losses.perceptual import DEFAULT_VGG_WEIGHTS, REPO_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -28,6 +29,12 @@ SHARED_DATA = Path(
     _PATHS.shared_data_dir
 )  # ../shared/data, or $IMAGING_LAB_SHARED_DATA (as run.py resolves it)
 SHARED_WEIGHTS = Path(_PATHS.shared_weights_dir)  # ../shared/weights, or $IMAGING_LAB_SHARED_WEIGHTS
+
+
+VGG_WEIGHTS = REPO_ROOT / DEFAULT_VGG_WEIGHTS  # the VGG's default file (repo-relative)
+needs_vgg_weights = pytest.mark.skipif(
+    not VGG_WEIGHTS.is_file(), reason=f"needs {VGG_WEIGHTS} (../shared/weights)"
+)
 
 
 def shared_path(relative: str) -> Path:

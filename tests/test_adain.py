@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 import torch
 
-import losses.perceptual as perceptual
-from losses.perceptual import DEFAULT_VGG_WEIGHTS
 from models.adain import (
     AdaINDecoder,
     AdaINStyleTransfer,
@@ -17,19 +14,9 @@ from models.adain import (
     adain_style_loss,
     channel_mean_std,
 )
+from tests.conftest import needs_vgg_weights
 
-needs_weights = pytest.mark.skipif(
-    not (perceptual.REPO_ROOT / DEFAULT_VGG_WEIGHTS).is_file(), reason="offline VGG weights not present"
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small passes: one thread avoids oversubscribing the shared cores (and runs faster there)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_adain_output_has_the_style_statistics() -> None:
@@ -96,7 +83,7 @@ def test_decoder_mirrors_the_encoder_and_keeps_odd_sizes() -> None:
         decoder(torch.rand(1, 256, 4, 4), sizes=[(16, 16)])
 
 
-@needs_weights
+@needs_vgg_weights
 def test_model_keeps_odd_sizes_alpha_and_saves_only_the_decoder() -> None:
     torch.manual_seed(0)
     model = AdaINStyleTransfer(decoder_width=0.25)
@@ -118,7 +105,7 @@ def test_model_keeps_odd_sizes_alpha_and_saves_only_the_decoder() -> None:
         model(content, style, alpha=1.5)
 
 
-@needs_weights
+@needs_vgg_weights
 def test_training_losses_decrease_with_a_few_decoder_steps() -> None:
     torch.manual_seed(0)
     model = AdaINStyleTransfer(decoder_width=0.25)

@@ -12,9 +12,8 @@ import torch.nn.functional as F
 import losses.perceptual as perceptual
 from framework.errors import UserError
 from losses.perceptual import DEFAULT_VGG_WEIGHTS, PixelContentLoss, VGGFeatures
+from tests.conftest import VGG_WEIGHTS, needs_vgg_weights
 
-WEIGHTS = perceptual.REPO_ROOT / DEFAULT_VGG_WEIGHTS
-needs_weights = pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"{WEIGHTS} not present")
 ALL_OFFLINE = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1")
 
 
@@ -29,9 +28,9 @@ def _images(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(2, 3, 24, 24, generator=g), torch.rand(2, 3, 24, 24, generator=g)
 
 
-@needs_weights
+@needs_vgg_weights
 def test_shared_weights_match_direct_reimplementation() -> None:
-    state = torch.load(WEIGHTS, weights_only=True)
+    state = torch.load(VGG_WEIGHTS, weights_only=True)
     vgg = VGGFeatures(ALL_OFFLINE)
     assert vgg.flavour == "normalised"
     x, _ = _images()
@@ -240,7 +239,7 @@ def test_random_torchvision_flavour_has_every_layer(fresh_warning: None, monkeyp
     assert vgg(torch.rand(1, 3, 32, 32))["relu5_1"].shape == (1, 512, 2, 2)
 
 
-@needs_weights
+@needs_vgg_weights
 def test_offline_weights_report_their_layers() -> None:
     loaded = perceptual.load_vgg_weights(DEFAULT_VGG_WEIGHTS)
     assert loaded.flavour == "normalised" and loaded.available[-1] == "relu3_1"

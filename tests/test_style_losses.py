@@ -3,13 +3,10 @@ combined StyleTransferLoss on the project's VGG."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
 import losses.perceptual as perceptual
-from losses.perceptual import DEFAULT_VGG_WEIGHTS
 from losses.style import (
     OFFLINE_CONTENT_LAYERS,
     OFFLINE_STYLE_LAYERS,
@@ -20,19 +17,9 @@ from losses.style import (
     style_loss,
     total_variation_loss,
 )
+from tests.conftest import needs_vgg_weights
 
-needs_weights = pytest.mark.skipif(
-    not (perceptual.REPO_ROOT / DEFAULT_VGG_WEIGHTS).is_file(), reason="offline VGG weights not present"
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small VGG passes: one thread avoids oversubscribing the shared cores (and runs faster there)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _image(seed: int, size: tuple[int, int] = (32, 40), batch: int = 1) -> torch.Tensor:
@@ -111,7 +98,7 @@ def test_content_loss_and_total_variation_by_hand() -> None:
     assert total_variation_loss(torch.ones(3, 3, 5, 5)).tolist() == [0.0, 0.0, 0.0]
 
 
-@needs_weights
+@needs_vgg_weights
 def test_offline_defaults_and_zero_losses_for_their_own_targets() -> None:
     loss = StyleTransferLoss(content_weight=1.0, style_weight=10.0, tv_weight=0.1)
     assert loss.style_layers == OFFLINE_STYLE_LAYERS and loss.content_layers == OFFLINE_CONTENT_LAYERS
@@ -131,7 +118,7 @@ def test_offline_defaults_and_zero_losses_for_their_own_targets() -> None:
     assert total.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-@needs_weights
+@needs_vgg_weights
 def test_precomputed_and_fixed_style_give_the_same_loss() -> None:
     loss = StyleTransferLoss(content_weight=0.5, style_weight=2.0)
     content, style, pred = _image(0, batch=2), _image(1, (30, 30)), _image(2, batch=2)
@@ -152,7 +139,7 @@ def test_precomputed_and_fixed_style_give_the_same_loss() -> None:
     assert loss.last_parts["style"].item() == pytest.approx(singles.mean().item(), rel=1e-5)
 
 
-@needs_weights
+@needs_vgg_weights
 def test_gradient_reaches_the_image_and_not_the_vgg() -> None:
     loss = StyleTransferLoss(style_layers=("conv1_1", "relu2_1"), content_layers=("relu2_2",))
     pred = _image(0).requires_grad_(True)

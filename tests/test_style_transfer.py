@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-import losses.perceptual as perceptual
 from algorithms.style_transfer import fast_style, gatys
-from losses.perceptual import DEFAULT_VGG_WEIGHTS
 from losses.style import StyleTransferLoss
+from tests.conftest import needs_vgg_weights
 
-pytestmark = pytest.mark.skipif(
-    not (perceptual.REPO_ROOT / DEFAULT_VGG_WEIGHTS).is_file(), reason="offline VGG weights not present"
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small VGG passes: one thread avoids oversubscribing the shared cores (and runs faster there)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [needs_vgg_weights, pytest.mark.usefixtures("single_thread")]
 
 
 def _smooth_image(seed: int, size: tuple[int, int] = (40, 48)) -> torch.Tensor:
