@@ -130,7 +130,7 @@ def run_method(method: Method, bench_dir: Path, full: bool, reuse: bool, train: 
     else:
         overrides += ["stage=test", *([] if full else QUICK_TEST)]
     say(f"{method.name}: {'fit → test' if method.trained else 'stage=test'} in {run_dir}")
-    result = run_experiment(overrides, run_dir, reuse, log_file=run_dir.with_suffix(".log"))
+    result = run_experiment(overrides, run_dir, reuse)
     say(f"{method.name}: done ({result.get('wall_seconds', 0.0) / 60:.1f} min)")
     return run_dir
 

@@ -904,7 +904,7 @@ def main() -> None:
                 print(f"skip {method.name} on {dataset}: it needs training (--no-train)")
                 continue
             try:
-                result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
+                result = run_experiment(overrides, run_dir, args.reuse)
             except RuntimeError as error:
                 print(f"FAILED {method.name} on {dataset}: {error}")
                 continue

@@ -611,7 +611,7 @@ def main() -> None:
                 continue
             overrides.append(f"init_weights={finished_checkpoint(finished[run.init_from])}")
         try:
-            result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
+            result = run_experiment(overrides, run_dir, args.reuse)
         except RuntimeError as error:
             say(f"FAILED {run.name}: {error}")
             continue
@@ -658,7 +658,7 @@ def main() -> None:
         f"module.inference_size={size}",
         f"module.flip_average={str(flip).lower()}",
     ]
-    run_experiment(test_overrides, tuned_dir, args.reuse, log_file=tuned_dir.with_suffix(".log"))
+    run_experiment(test_overrides, tuned_dir, args.reuse)
     info = next(r for r in rows if r["method"] == best)
     info = {
         k: v

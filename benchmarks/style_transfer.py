@@ -426,7 +426,7 @@ def main() -> None:
             continue
         overrides = [*run.overrides, f"data.test_size={size}", *([] if args.full else TRAIN_QUICK)]
         say(f"{run.name}: training (or reusing) in {run_dir}")
-        trained[run.name] = {**run_experiment(overrides, run_dir, args.reuse, run_dir.with_suffix(".log"))}
+        trained[run.name] = {**run_experiment(overrides, run_dir, args.reuse)}
         trained[run.name]["run_dir"] = run_dir
     for style in STYLES:
         runs = test_runs(style)
@@ -443,7 +443,7 @@ def main() -> None:
                 run_dir = bench_dir / "test" / run.name
                 quick = GATYS_QUICK if run.method == "gatys" and not args.full else []
                 overrides = [*run.overrides, f"data.test_size={size}", *quick]
-                result = run_experiment(overrides, run_dir, args.reuse, run_dir.with_suffix(".log"))
+                result = run_experiment(overrides, run_dir, args.reuse)
             run_dirs[(run.method, style)] = run_dir
             tested = run_metrics(run_dir)
             training = trained.get("adain" if run.method == "adain" else run.name, {})

@@ -445,7 +445,7 @@ def main() -> None:
         run_dir = bench_dir / f"bicubic_x{scale}"
         overrides = ["task=super_resolution", "model=bicubic", "stage=test", f"data.scale={scale}"]
         overrides.append(f"data.crop_size={17 * scale}")  # unused by a test, but it must fit the scale
-        run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
+        run_experiment(overrides, run_dir, args.reuse)
         rows += quality_rows(
             "bicubic", run_metrics(run_dir, limit_test_batches=limit), scale, None, {"train_data": "–"}
         )
@@ -469,7 +469,7 @@ def main() -> None:
                 continue
             overrides.append(f"init_weights={checkpoint}")
         try:
-            result = run_experiment(overrides, run_dir, args.reuse, log_file=run_dir.with_suffix(".log"))
+            result = run_experiment(overrides, run_dir, args.reuse)
         except RuntimeError as error:
             print(f"FAILED {run.name}: {error}")
             continue

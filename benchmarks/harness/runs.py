@@ -42,12 +42,11 @@ def monitored_test_metrics(results: dict[str, Any], monitor: str) -> dict[str, f
     return {k: v for k, v in results["metrics"].items() if k.startswith("test") and k.endswith("/" + name)}
 
 
-def run_experiment(
-    overrides: list[str], run_dir: Path, reuse: bool, log_file: Path | None = None
-) -> dict[str, Any]:
-    """`python run.py <overrides>` into ``run_dir`` (skipped when it is :func:`reusable`; with ``reuse``, an
-    interrupted run resumes from its ``last.ckpt``); returns its ``metrics.json`` plus the wall time in
-    seconds (of every part of a resumed run: the earlier parts count their fit time)."""
+def run_experiment(overrides: list[str], run_dir: Path, reuse: bool) -> dict[str, Any]:
+    """`python run.py <overrides>` into ``run_dir``, its output in ``<run_dir>.log`` beside it (skipped when
+    it is :func:`reusable`; with ``reuse``, an interrupted run resumes from its ``last.ckpt``); returns its
+    ``metrics.json`` plus the wall time in seconds (of every part of a resumed run: the earlier parts count
+    their fit time)."""
     metrics_file = run_dir / "metrics.json"
     previous = read_results(run_dir) if reuse else {}
     if not previous or previous.get("interrupted"):  # not reusable: run it (or resume it)
@@ -65,8 +64,8 @@ def run_experiment(
         print("$", " ".join(command[1:]), flush=True)
         started = time.perf_counter()
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_file or os.devnull, "w")  # noqa: SIM115
-        with log:
+        log_file = run_dir.parent / f"{run_dir.name}.log"  # not with_suffix: names such as w0.5 hold dots
+        with open(log_file, "w") as log:
             result = subprocess.run(
                 command,
                 cwd=ROOT,
