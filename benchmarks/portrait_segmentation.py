@@ -25,7 +25,8 @@ Runtime fp32 in the same interleaved rounds (harness.time_variants), images/s at
 ms per EG1800 photo (300×400) of the module's inference, and images/s of the predict path (`stage=predict`
 on a folder of 256×256 photos: read, resize, net, upsample, mask + cut-out + portrait mode, three PNG
 writes) as the marginal rate between a short and a long folder. Writes
-benchmarks/results/portrait_segmentation.{md,json} (quick: portrait_segmentation_quick.*) and two figures.
+benchmarks/results/portrait_segmentation.{md,json} (quick: portrait_segmentation_quick.*) and two JPEG
+figures.
 """
 
 from __future__ import annotations
@@ -391,7 +392,7 @@ def figures(module: nn.Module, items: list[dict[str, Any]], peer: MediaPipeNet |
     rows = {"photo": photos, "truth": truth, "ours": overlay(photos, torch.sigmoid(module(photos)), truth)}
     if peer is not None:
         rows["mediapipe"] = overlay(photos, torch.sigmoid(peer(photos)), truth)
-    save_image(image_grid(rows, len(items)), RESULTS / f"portrait_segmentation{suffix}_compare.png")
+    save_image(image_grid(rows, len(items)), RESULTS / f"portrait_segmentation{suffix}_compare.jpg")
     columns = []
     for photo in photos[:2, None]:
         alpha = torch.sigmoid(module(photo))
@@ -402,7 +403,7 @@ def figures(module: nn.Module, items: list[dict[str, Any]], peer: MediaPipeNet |
         on_board = rgba[:, :3] * rgba[:, 3:] + (0.75 + 0.2 * board) * (1 - rgba[:, 3:])
         columns += [photo, (alpha >= 0.5).float().expand_as(photo), on_board, blur_background(photo, alpha)]
     grid = image_grid({"": torch.cat(columns)}, len(columns))
-    save_image(grid, RESULTS / f"portrait_segmentation{suffix}_predict.png")
+    save_image(grid, RESULTS / f"portrait_segmentation{suffix}_predict.jpg")
 
 
 # -- the table -----------------------------------------------------------------------------------------------
@@ -576,7 +577,7 @@ def markdown(
     lines += ["", "## Targets (issue 17)", "", *targets_markdown(goals, "{:.3f}")]
     lines += [
         "",
-        f"![ours and MediaPipe on EG1800 test photos](portrait_segmentation{suffix}_compare.png)",
+        f"![ours and MediaPipe on EG1800 test photos](portrait_segmentation{suffix}_compare.jpg)",
         "",
     ]
     return "\n".join(lines) + "\n"
