@@ -25,12 +25,9 @@ CONF_DIR = ROOT / "conf"
 os.environ.setdefault("WANDB_MODE", "offline")
 register_resolvers()
 _PATHS = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml")}).paths
-SHARED_DATA = Path(
-    _PATHS.shared_data_dir
-)  # ../shared/data, or $IMAGING_LAB_SHARED_DATA (as run.py resolves it)
-SHARED_WEIGHTS = Path(_PATHS.shared_weights_dir)  # ../shared/weights, or $IMAGING_LAB_SHARED_WEIGHTS
-
-
+# ../shared/data and ../shared/weights, or $IMAGING_LAB_SHARED_DATA / _WEIGHTS, as run.py resolves them
+SHARED_DATA = Path(_PATHS.shared_data_dir)
+SHARED_WEIGHTS = Path(_PATHS.shared_weights_dir)
 VGG_WEIGHTS = REPO_ROOT / DEFAULT_VGG_WEIGHTS  # the VGG's default file (repo-relative)
 needs_vgg_weights = pytest.mark.skipif(
     not VGG_WEIGHTS.is_file(), reason=f"needs {VGG_WEIGHTS} (../shared/weights)"
