@@ -426,7 +426,7 @@ def main() -> None:
             continue
         overrides = [*run.overrides, f"data.test_size={size}", *([] if args.full else TRAIN_QUICK)]
         say(f"{run.name}: training (or reusing) in {run_dir}")
-        trained[run.name] = {**run_experiment(overrides, run_dir, args.reuse)}
+        trained[run.name] = run_experiment(overrides, run_dir, args.reuse)
         trained[run.name]["run_dir"] = run_dir
     for style in STYLES:
         runs = test_runs(style)

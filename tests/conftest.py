@@ -40,6 +40,10 @@ def shared_path(relative: str) -> Path:
     return {"data": SHARED_DATA, "weights": SHARED_WEIGHTS}[root] / rest
 
 
+def skip_reason(path: str | Path) -> str:
+    return f"needs {path} (../shared, or IMAGING_LAB_SHARED_DATA / _WEIGHTS)"
+
+
 def missing_shared_path(error: BaseException) -> str | None:
     """The shared path an error (or one it was raised from) names when the shared folder it lies in is
     absent: the one-line ``DataError`` / ``UserError`` for a data set or weights file of ``../shared``."""
@@ -65,11 +69,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         path = missing_shared_path(call.excinfo.value)
         if path is not None:
             report.outcome = "skipped"
-            report.longrepr = (
-                str(item.path),
-                item.location[1] or 0,
-                f"Skipped: needs {path} (no ../shared here)",
-            )
+            report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {skip_reason(path)}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -78,7 +78,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in item.iter_markers("shared"):
         missing = [path for path in marker.args if not shared_path(path).exists()]
         if missing:
-            pytest.skip(f"needs {shared_path(missing[0])} (../shared, or IMAGING_LAB_SHARED_DATA / _WEIGHTS)")
+            pytest.skip(skip_reason(shared_path(missing[0])))
 
 
 def reproducible(metrics: dict[str, float]) -> dict[str, float]:
