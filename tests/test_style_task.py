@@ -18,7 +18,7 @@ from lightning_modules.style_transfer import StyleTransferModule, resolve_style
 from losses.style import StyleTransferLoss
 from models.adain import AdaINStyleTransfer
 from models.transformer_net import transformer_net_light
-from tests.conftest import run_cli
+from tests.conftest import needs_vgg_weights, run_cli
 
 
 def _photo(seed: int, size: tuple[int, int]) -> torch.Tensor:
@@ -68,6 +68,13 @@ def test_example_batch_trains_a_step(make_net, paintings, single_thread):
         "style_loss": (2,),
         "content_loss": (2,),
     }
+
+
+@needs_vgg_weights  # two random stand-ins for the VGG differ: the comparison needs the offline weights
+@pytest.mark.parametrize("make_net", [transformer_net_light, AdaINStyleTransfer])
+def test_the_metric_is_the_offline_vgg_style_loss(make_net, paintings, single_thread):
+    module = _module(make_net(), paintings)
+    content, _ = module.inputs_and_target(module.example_batch(2))
     # the metric: exactly the offline VGG's style loss against the run's style, content loss 0 for the content
     reference = StyleTransferLoss(1.0, 1.0)
     assert module.metric_fn(content, content)["content_loss"].abs().max() < 1e-6
