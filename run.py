@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 
 from framework.cli import check_composition, check_group_overrides
 from framework.errors import UserError
-from framework.resolvers import PROJECT_ROOT, register_resolvers
+from framework.paths import PROJECT_ROOT
+from framework.resolvers import register_resolvers
 from framework.resume import resume_overrides
 from framework.runner import run
 from framework.validate import validate_config

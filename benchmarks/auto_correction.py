@@ -56,6 +56,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from datamodules.io import save_image
+from framework.paths import shared_data_dir
 from framework.resolvers import register_resolvers
 from framework.results import read_results
 from metrics.color import color_metrics
@@ -69,7 +70,7 @@ TEST_SETS = {
 }
 REAL_SETS = ("fivek_pairs", "fivek_dpe_examples")
 SPEED_SIZE = (4000, 3000)  # 12 Mpx
-SPEED_SOURCE = ROOT.parent / "shared" / "data" / "autocorrect" / "fivek_pairs" / "input" / "a0535.png"
+SPEED_SOURCE = shared_data_dir() / "autocorrect" / "fivek_pairs" / "input" / "a0535.png"
 SPEED_DATA = "4000×3000 photo (8-bit RGB)"
 THREADS = 2
 

@@ -57,10 +57,11 @@ from torchvision.utils import make_grid
 
 from algorithms.style_transfer import GatysStyleTransfer
 from datamodules.io import load_image, save_image
+from framework.paths import shared_data_dir
 from framework.resolvers import fast_precision, register_resolvers
 from losses.style import StyleTransferLoss
 
-DATA = ROOT.parent / "shared" / "data" / "style"
+DATA = shared_data_dir() / "style"
 STYLES = ("candy", "starry_night")
 UNSEEN = ("starry_night", "the_scream", "udnie")  # held out of AdaIN's training (conf/data/style_photos.yaml)
 K_VALUES = (0, 1, 2, 4, 8)

@@ -68,6 +68,7 @@ from torch import nn
 from datamodules.io import save_image
 from datamodules.super_resolution import ListDataset, load_folders
 from framework.export import export_net
+from framework.paths import shared_data_dir
 from framework.resolvers import register_resolvers
 from models.espcn import BicubicUpsampler, espcn, espcn_paper
 from models.quantization import quantize_int8
@@ -152,7 +153,7 @@ def quality_rows(
 # -- speed -----------------------------------------------------------------------------------------------
 def int8_calibration(scale: int) -> list[torch.Tensor]:
     """LR inputs that calibrate int8 ranges after training: the top-left 96×96 of every 12th T91 image."""
-    images = load_folders([str(ROOT.parent / "shared" / "data" / "sr" / "T91")])[::12]
+    images = load_folders([str(shared_data_dir() / "sr" / "T91")])[::12]
     return [make_lr(mod_crop(im[:, :96, :96], scale).float().div(255).unsqueeze(0), scale) for im in images]
 
 

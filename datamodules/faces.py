@@ -30,6 +30,7 @@ from torch import nn
 
 from datamodules.base import DictDataset, ImageDataModule, ImageFileDataset
 from framework.errors import UserError
+from framework.paths import shared_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +370,7 @@ class EG1800FacesDataModule(FaceImageDataModule):
     ``<root>/eg1800_faces_<image_size>.pt`` (only the images a run needs are built; later runs add the rest).
 
     Args:
-        source_dir: the EG1800 folder (``images/NNNNN.jpg``, ``masks/NNNNN.png``).
+        source_dir: the EG1800 folder (``images/NNNNN.jpg``, ``masks/NNNNN.png``; default: the shared one).
         split_file: JSON with ``train`` / ``val`` / ``test`` stems (committed: 1141 / 100 / 100, seed 0).
         crop_scale: side of the square crop over the face box's side.
         limit: at most this many images per split (quick looks and tests).
@@ -378,7 +379,7 @@ class EG1800FacesDataModule(FaceImageDataModule):
 
     def __init__(
         self,
-        source_dir: str = "../shared/data/portrait/eg1800",
+        source_dir: str | Path | None = None,
         root: str = "data",
         image_size: PositiveInt = 64,
         pad: int = 16,
@@ -398,7 +399,7 @@ class EG1800FacesDataModule(FaceImageDataModule):
             root, image_size, pad, val_size, test_size, train_size, batch_size, eval_batch_size,
             num_workers, augmentation, predict_input,
         )  # fmt: skip
-        self.source_dir = Path(source_dir).expanduser()
+        self.source_dir = Path(source_dir or shared_data_dir() / "portrait" / "eg1800").expanduser()
         self.split_file = Path(split_file) if split_file else EG1800_SPLIT_FILE
         self.crop_scale, self.limit = crop_scale, limit
         self.dataset_label = STAND_IN

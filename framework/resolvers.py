@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from framework.paths import PROJECT_ROOT
 
 
 def wandb_offline() -> bool:

@@ -63,7 +63,7 @@ class StyleTransferModule(ImagingModule):
         loss: StyleTransferLoss | None = None,
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
-        metric_vgg_weights: str = DEFAULT_VGG_WEIGHTS,
+        metric_vgg_weights: str | Path = DEFAULT_VGG_WEIGHTS,
         channels_last: bool = False,
         task_name: str = "style_transfer",
         nan_policy: str = "stop",

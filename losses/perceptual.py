@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from framework.errors import UserError
+from framework.paths import PROJECT_ROOT, shared_weights_dir
 
 __all__ = [
     "DEFAULT_VGG_WEIGHTS",
@@ -48,8 +49,8 @@ __all__ = [
     "load_vgg_weights",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VGG_WEIGHTS = "../shared/weights/vgg_normalised_conv3_1.pth"
+# the offline VGG (../shared/weights/README.md), where run.py looks for it ($IMAGING_LAB_SHARED_WEIGHTS too)
+DEFAULT_VGG_WEIGHTS = shared_weights_dir() / "vgg_normalised_conv3_1.pth"
 
 # VGG19 convolutions (name, in, out) and pools, in order (Simonyan & Zisserman 2015, configuration E).
 VGG19_PLAN: tuple[tuple[str, int, int] | str, ...] = (
@@ -99,9 +100,9 @@ def _warn_random_weights(reason: str) -> None:
     _warned_random_weights = True
     warnings.warn(
         f"VGG features use RANDOM weights ({reason}): VGG content/style losses are meaningless. Fix: put "
-        f"vgg_normalised_conv3_1.pth at {DEFAULT_VGG_WEIGHTS} (repo-relative), pass its path as weights=, "
-        "or use weights='torchvision' with vgg19-dcbb9e9d.pth in the torch hub cache; or set the content "
-        "weight to 0 (SR).",
+        f"vgg_normalised_conv3_1.pth at {DEFAULT_VGG_WEIGHTS} (or set IMAGING_LAB_SHARED_WEIGHTS), pass its "
+        "path as weights=, or use weights='torchvision' with vgg19-dcbb9e9d.pth in the torch hub cache; or "
+        "set the content weight to 0 (SR).",
         UserWarning,
         stacklevel=4,
     )
@@ -110,7 +111,7 @@ def _warn_random_weights(reason: str) -> None:
 def _resolve(path: str | Path) -> Path:
     """``~`` expanded; a relative path is taken relative to the repository root."""
     path = Path(path).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def _torchvision_cache_file() -> Path:

@@ -23,7 +23,6 @@ the strides removed, so the pretrained filters see the same context at a finer s
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from framework.errors import UserError
+from framework.paths import PROJECT_ROOT, shared_weights_dir
 from models.tflite import read_tflite
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
     "tflite_state_dict",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TFLITE_FILE = "tf2_mobilenet_v2_1.0_224_ptq.tflite"
 
 # (expansion t, output channels c, repeats n, first stride s): Sandler et al. 2018, Table 2.
@@ -68,8 +67,7 @@ _warned_random = False
 
 def default_weights_path() -> Path:
     """The shared file, in ``$IMAGING_LAB_SHARED_WEIGHTS`` (as conf/paths) or ``<repo>/../shared/weights``."""
-    root = os.environ.get("IMAGING_LAB_SHARED_WEIGHTS") or REPO_ROOT.parent / "shared" / "weights"
-    return Path(root) / DEFAULT_TFLITE_FILE
+    return shared_weights_dir() / DEFAULT_TFLITE_FILE
 
 
 def tf_same_padding(size: tuple[int, int], kernel: int, stride: int, dilation: int) -> tuple[int, ...]:
@@ -292,7 +290,7 @@ def _resolve_weights(weights: str | Path | None) -> Path | None:
         return None
     path = Path(weights).expanduser()
     if not path.is_absolute():
-        path = REPO_ROOT / path
+        path = PROJECT_ROOT / path
     if not path.is_file():
         raise UserError(
             f"MobileNetV2 weights file {path} does not exist: give a MobileNetV2 1.0 .tflite path"

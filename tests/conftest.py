@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from framework.resolvers import register_resolvers
-from losses.perceptual import DEFAULT_VGG_WEIGHTS, REPO_ROOT
+from losses.perceptual import DEFAULT_VGG_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -28,10 +28,8 @@ _PATHS = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default
 # ../shared/data and ../shared/weights, or $IMAGING_LAB_SHARED_DATA / _WEIGHTS, as run.py resolves them
 SHARED_DATA = Path(_PATHS.shared_data_dir)
 SHARED_WEIGHTS = Path(_PATHS.shared_weights_dir)
-VGG_WEIGHTS = REPO_ROOT / DEFAULT_VGG_WEIGHTS  # the VGG's default file (repo-relative)
-needs_vgg_weights = pytest.mark.skipif(
-    not VGG_WEIGHTS.is_file(), reason=f"needs {VGG_WEIGHTS} (../shared/weights)"
-)
+VGG_WEIGHTS = DEFAULT_VGG_WEIGHTS  # the VGG's default file (in SHARED_WEIGHTS)
+needs_vgg_weights = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason=f"needs {VGG_WEIGHTS}")
 
 
 def shared_path(relative: str) -> Path:
