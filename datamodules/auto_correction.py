@@ -38,7 +38,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from datamodules.base import ImageDataModule, ImageFileDataset
 from datamodules.folders import PairedImageFolder
-from datamodules.io import DataError, check_image_size, list_images, load_image, read_info
+from datamodules.io import DataError, check_image_size, list_images, load_image, load_image_uint8, read_info
 from framework.errors import UserError
 from operators.photo_degradation import PhotoDegradationParams, RandomPhotoDegradation
 
@@ -110,14 +110,15 @@ class SyntheticPairs(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.files[index]
-        photo = load_image(path, "RGB")
-        if self.train:
-            photo = self.crop(photo)
+        if self.train:  # cropped and resized in uint8: ~2x faster than in float (load_image_uint8)
+            levels = self.crop(load_image_uint8(path, "RGB"))
             if torch.rand(()) < 0.5:
-                photo = photo.flip(-1)
-        else:
+                levels = levels.flip(-1)
+            levels = levels.contiguous()
+        else:  # resized in float, then the 8-bit crop it stands for (the committed val / test images)
+            photo = load_image(path, "RGB")
             photo = TF.center_crop(TF.resize(photo, self.size, antialias=True), [self.size, self.size])
-        levels = photo.mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)  # the 8-bit crop it stands for
+            levels = photo.mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
         params = self.degradation_params(index)
         degraded = self.degradation.apply(levels.unsqueeze(0), params)[0]  # per-level tables: fast
         return {"input": degraded, "target": levels.float().div_(255.0), "name": path.stem}

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from datamodules.base import ImageDataModule, ImageFileDataset
-from datamodules.io import list_images, load_image
+from datamodules.io import list_images, load_image_uint8
 from framework.errors import UserError
 from operators.degradation import mod_crop
 
@@ -25,7 +25,7 @@ SR_SPLIT_FILE = Path(__file__).parent / "splits" / "sr_val_holdout.json"
 
 def load_paths(paths: Sequence[Path]) -> list[torch.Tensor]:
     """The images at ``paths`` as uint8 RGB (3, H, W); gray images become RGB."""
-    return [load_image(path, "RGB").mul(255).round().to(torch.uint8) for path in paths]
+    return [load_image_uint8(path, "RGB") for path in paths]
 
 
 def load_folders(folders: Sequence[str]) -> list[torch.Tensor]:

@@ -105,6 +105,14 @@ def test_training_items_are_fresh_draws_under_their_seed(tmp_path):
     assert torch.equal(one["input"], again["input"]) and torch.equal(one["target"], again["target"])
     assert not torch.equal(one["input"], other["input"])
     assert one["input"].shape == one["target"].shape == (3, 32, 32)
+    # the target is an 8-bit crop (made in uint8) and the input its degradation, drawn in this order
+    train_set = dm.train_set
+    with seeded_torch(7):
+        levels = train_set.crop(load_image(train_set.files[0]).mul(255).round().to(torch.uint8))
+        levels = levels.flip(-1) if torch.rand(()) < 0.5 else levels
+        expected = train_set.degradation.apply(levels[None], train_set.degradation.sample_params(1))[0]
+    assert torch.equal(one["target"], levels.float() / 255) and one["target"].is_contiguous()
+    assert torch.equal(one["input"], expected)
 
 
 @pytest.mark.shared("data/autocorrect/fivek_pairs")
