@@ -22,11 +22,16 @@ log = logging.getLogger(__name__)
 class PredictionWriter(BasePredictionWriter):
     """``predict_step`` returns ``{"name": [stem, ...], "images": {suffix: (B, C, H, W)}}``; each image is
     written to ``<output_dir>/<stem><suffix>.png`` (``output_dir`` falls back to ``default_dir``). Two inputs
-    with one stem (``a.jpg``, ``a.png``) would write one file: refused, naming the stem."""
+    with one stem (``a.jpg``, ``a.png``) would write one file: refused, naming the stem. ``compress_level``:
+    PNG's zlib level (1: ~4× faster to encode than Pillow's default 6, files ~5 % larger; both lossless).
+    """
 
-    def __init__(self, output_dir: str | None = None, default_dir: str = "predictions") -> None:
+    def __init__(
+        self, output_dir: str | None = None, default_dir: str = "predictions", compress_level: int = 1
+    ) -> None:
         super().__init__(write_interval="batch")
         self.output_dir = Path(output_dir or default_dir)
+        self.compress_level = compress_level
         self.written = 0
         self.names: set[str] = set()
 
@@ -52,7 +57,7 @@ class PredictionWriter(BasePredictionWriter):
             self.names.add(name)
         for suffix, images in prediction["images"].items():
             for name, image in zip(prediction["name"], images, strict=True):
-                save_image(image, self.output_dir / f"{name}{suffix}.png")
+                save_image(image, self.output_dir / f"{name}{suffix}.png", self.compress_level)
         self.written += len(prediction["name"])
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -285,14 +285,18 @@ def load_mask(path: str | Path, max_pixels: int | None = None) -> torch.Tensor:
     return torch.from_numpy(array.astype(np.int64))
 
 
-def save_image(image: torch.Tensor, path: str | Path) -> Path:
-    """Save a (C, H, W) tensor in [0, 1] as an 8-bit PNG/JPEG, atomically (temp file + rename)."""
+def save_image(image: torch.Tensor, path: str | Path, compress_level: int = 6) -> Path:
+    """Save a (C, H, W) tensor in [0, 1] as an 8-bit PNG/JPEG, atomically (temp file + rename).
+
+    ``compress_level``: PNG's zlib level, 0-9 (Pillow's default 6; 1 encodes a 300×400 RGBA photo ~4× faster
+    for ~5 % more bytes: what ``stage=predict`` uses)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     array = image.detach().float().clamp(0, 1).mul(255).round().byte().cpu()
     array = array.permute(1, 2, 0).numpy()
     pil = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     tmp = path.with_name(f".{path.name}.tmp")
-    pil.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+    file_format = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    pil.save(tmp, format=file_format, **({"compress_level": compress_level} if file_format == "PNG" else {}))
     tmp.replace(path)
     return path

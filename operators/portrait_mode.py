@@ -59,10 +59,12 @@ def blur_background(image: Tensor, alpha: Tensor, sigma: float = 0.015, work_siz
     s = max(sigma * max(size), 0.5)
     kernel = 2 * math.ceil(3 * s) + 1
     blur = lambda x: kornia.filters.gaussian_blur2d(x, (kernel, kernel), (s, s), border_type="reflect")  # noqa: E731
-    weight_blurred = blur(weight)
-    background = blur(small * weight) / weight_blurred.clamp(min=_EPS)
-    # deep inside a large subject no background is within reach: the plain blur is the best guess there
-    background = torch.where(weight_blurred > _EPS, background, blur(small)).clamp(0, 1)
+    weight_blurred, weighted_blurred = blur(torch.cat([weight, small * weight], dim=1)).split([1, 3], dim=1)
+    background = weighted_blurred / weight_blurred.clamp(min=_EPS)
+    reached = weight_blurred > _EPS
+    if not reached.all():  # deep inside a large subject no background is within reach: the plain blur there
+        background = torch.where(reached, background, blur(small))
+    background = background.clamp(0, 1)
     background = F.interpolate(background, size=(height, width), mode="bilinear", align_corners=False)
     return alpha * image + (1.0 - alpha) * background
 

@@ -1,0 +1,53 @@
+"""datamodules.io's 8-bit reader and PNG writer: the uint8 levels are load_image's, and a faster PNG level
+stores the same pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from callbacks.prediction_writer import PredictionWriter
+from datamodules.io import load_image, load_image_uint8, save_image
+
+
+@pytest.fixture
+def photo(tmp_path):
+    y, x = np.mgrid[0:30, 0:50]  # smooth ramps and a little noise: compressible, so the levels differ
+    noise = np.random.default_rng(0).integers(0, 8, size=(30, 50))
+    pixels = np.stack([x * 5, y * 8, (x + y + noise) * 3], axis=-1).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    return path, pixels
+
+
+def test_uint8_levels_are_load_images_values(photo):
+    path, pixels = photo
+    levels = load_image_uint8(path)
+    assert levels.dtype == torch.uint8 and levels.shape == (3, 30, 50)
+    assert torch.equal(levels, torch.from_numpy(pixels).permute(2, 0, 1))
+    assert torch.equal(load_image(path), levels.float() / 255)
+    assert torch.equal(
+        load_image_uint8(path, "L")[0], torch.from_numpy(np.asarray(Image.open(path).convert("L")))
+    )
+
+
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+def test_every_png_level_stores_the_same_pixels(photo, tmp_path, level):
+    path, pixels = photo
+    written = save_image(load_image(path), tmp_path / f"out{level}.png", compress_level=level)
+    assert np.array_equal(np.asarray(Image.open(written)), pixels)
+
+
+def test_the_prediction_writer_writes_at_its_level(photo, tmp_path):
+    path, pixels = photo
+    image = load_image(path)[None]
+    sizes = {}
+    for level in (1, 9):
+        writer = PredictionWriter(str(tmp_path / f"level{level}"), compress_level=level)
+        writer.write_on_batch_end(None, None, {"name": ["p"], "images": {"_x": image}}, None, None, 0)  # type: ignore[arg-type]
+        written = tmp_path / f"level{level}" / "p_x.png"
+        assert np.array_equal(np.asarray(Image.open(written)), pixels)
+        sizes[level] = written.stat().st_size
+    assert sizes[1] != sizes[9]  # the level reached the encoder
