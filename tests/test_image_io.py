@@ -51,3 +51,32 @@ def test_the_prediction_writer_writes_at_its_level(photo, tmp_path):
         assert np.array_equal(np.asarray(Image.open(written)), pixels)
         sizes[level] = written.stat().st_size
     assert sizes[1] != sizes[9]  # the level reached the encoder
+
+
+def test_background_writes_are_all_done_when_predict_ends(photo, tmp_path):
+    path, pixels = photo
+    writer = PredictionWriter(str(tmp_path / "out"), writer_threads=2)
+    writer.on_predict_start(None, None)  # type: ignore[arg-type]
+    image = load_image(path)[None]
+    for batch in range(6):
+        prediction = {"name": [f"p{batch}"], "images": {"_a": image, "_b": 1 - image}}
+        writer.write_on_batch_end(None, None, prediction, None, None, batch)  # type: ignore[arg-type]
+    writer.on_predict_end(None, None)  # type: ignore[arg-type]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"p{b}{s}.png" for b in range(6) for s in ("_a", "_b")
+    )
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "p5_a.png")), pixels)
+
+
+def test_a_failed_background_write_is_raised(photo, tmp_path):
+    """At the next batch if it failed by then, else when predict ends."""
+    path, _ = photo
+    (tmp_path / "taken").write_text("a file where the output folder should be")
+    writer = PredictionWriter(str(tmp_path / "taken"), writer_threads=1)
+    writer.on_predict_start(None, None)  # type: ignore[arg-type]
+    prediction = {"name": ["p"], "images": {"": load_image(path)[None]}}
+    with pytest.raises(FileExistsError):
+        for batch in range(3):
+            prediction["name"] = [f"p{batch}"]
+            writer.write_on_batch_end(None, None, prediction, None, None, batch)  # type: ignore[arg-type]
+        writer.on_predict_end(None, None)  # type: ignore[arg-type]
