@@ -58,7 +58,7 @@ class PredictionWriter(BasePredictionWriter):
         if self._pool is None:
             save_image(image, path, self.compress_level)
             return
-        self._pending.append(self._pool.submit(save_image, image.detach().cpu(), path, self.compress_level))
+        self._pending.append(self._pool.submit(save_image, image, path, self.compress_level))
         while self._pending and self._pending[0].done():  # a failed write stops the run at the next batch
             self._pending.pop(0).result()
 

@@ -1,5 +1,6 @@
 """OmegaConf resolvers the configs use: ``${project_root:}``, ``${wandb_offline:}``, ``${run_id:<dir>}``,
-``${sweep_group:<name>}``, ``${sweep_job_name:<name>}``, ``${fast_precision:<accelerator>}``."""
+``${sweep_group:<name>}``, ``${sweep_job_name:<name>}``, ``${fast_precision:<accelerator>}``,
+``${shared_dir:data|weights}``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from framework.paths import PROJECT_ROOT
+from framework.paths import PROJECT_ROOT, shared_data_dir, shared_weights_dir
 
 
 def wandb_offline() -> bool:
@@ -103,6 +104,9 @@ def register_resolvers() -> None:
     """Register once per process (Hydra may import the app twice in multirun)."""
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+    if not OmegaConf.has_resolver("shared_dir"):  # ${shared_dir:data} / ${shared_dir:weights}
+        folders = {"data": shared_data_dir, "weights": shared_weights_dir}
+        OmegaConf.register_new_resolver("shared_dir", lambda kind: str(folders[kind]()))
     if not OmegaConf.has_resolver("wandb_offline"):
         OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
     if not OmegaConf.has_resolver("sweep_group"):

@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from framework.paths import shared_data_dir, shared_weights_dir
 from framework.resolvers import register_resolvers
 from losses.perceptual import DEFAULT_VGG_WEIGHTS
 
@@ -24,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 os.environ.setdefault("WANDB_MODE", "offline")
 register_resolvers()
-_PATHS = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml")}).paths
 # ../shared/data and ../shared/weights, or $IMAGING_LAB_SHARED_DATA / _WEIGHTS, as run.py resolves them
-SHARED_DATA = Path(_PATHS.shared_data_dir)
-SHARED_WEIGHTS = Path(_PATHS.shared_weights_dir)
-VGG_WEIGHTS = DEFAULT_VGG_WEIGHTS  # the VGG's default file (in SHARED_WEIGHTS)
-needs_vgg_weights = pytest.mark.skipif(not VGG_WEIGHTS.is_file(), reason=f"needs {VGG_WEIGHTS}")
+SHARED_DATA = shared_data_dir()
+SHARED_WEIGHTS = shared_weights_dir()
+needs_vgg_weights = pytest.mark.skipif(
+    not DEFAULT_VGG_WEIGHTS.is_file(), reason=f"needs {DEFAULT_VGG_WEIGHTS}"
+)
 
 
 def shared_path(relative: str) -> Path:

@@ -8,12 +8,14 @@ import pytest
 
 from framework.paths import PROJECT_ROOT, shared_data_dir, shared_weights_dir
 from models.mobilenet_v2 import DEFAULT_TFLITE_FILE, default_weights_path
-from tests.conftest import SHARED_DATA, SHARED_WEIGHTS
+from tests.conftest import compose_config
 
 
-def test_the_shared_folders_are_the_configs_folders() -> None:
-    assert shared_data_dir().resolve() == SHARED_DATA.resolve()
-    assert shared_weights_dir().resolve() == SHARED_WEIGHTS.resolve()
+def test_the_shared_folders_are_the_configs_folders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IMAGING_LAB_SHARED_WEIGHTS", str(tmp_path / "weights"))
+    paths = compose_config([]).paths
+    assert Path(paths.shared_data_dir) == shared_data_dir()
+    assert Path(paths.shared_weights_dir) == shared_weights_dir() == tmp_path / "weights"
 
 
 def test_without_the_variables_the_folders_lie_beside_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import losses.perceptual as perceptual
 from framework.errors import UserError
 from losses.perceptual import DEFAULT_VGG_WEIGHTS, PixelContentLoss, VGGFeatures
-from tests.conftest import VGG_WEIGHTS, needs_vgg_weights
+from tests.conftest import needs_vgg_weights
 
 ALL_OFFLINE = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1")
 
@@ -30,7 +30,7 @@ def _images(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 @needs_vgg_weights
 def test_shared_weights_match_direct_reimplementation() -> None:
-    state = torch.load(VGG_WEIGHTS, weights_only=True)
+    state = torch.load(DEFAULT_VGG_WEIGHTS, weights_only=True)
     vgg = VGGFeatures(ALL_OFFLINE)
     assert vgg.flavour == "normalised"
     x, _ = _images()
