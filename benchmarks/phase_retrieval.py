@@ -859,6 +859,12 @@ def main() -> None:
         "repository root unless absolute)",
     )
     parser.add_argument(
+        "--figures",
+        action="store_true",
+        help="with --only: still draw the reconstruction figure, of this run's methods (and the networks "
+        "they refine)",
+    )
+    parser.add_argument(
         "--val-count",
         type=int,
         default=None,
@@ -951,7 +957,8 @@ def main() -> None:
     # Fig. 1 needs no training: the same picture in both modes
     figures: dict[str, Any] = {"fig1_path": "benchmarks/results/phase_retrieval_fig1.png"}
     for dataset, tag in (("fashion_mnist/prdad", ""), ("eg1800_faces/prdad", "_faces")):
-        if not only and (not wanted or dataset in wanted):  # a figure shows every method or none
+        # a figure shows every method or none, unless --figures asks for this run's methods only
+        if (not only or args.figures) and (not wanted or dataset in wanted):
             path = RESULTS / f"phase_retrieval{tag}{suffix}.png"
             drawn = figure({m: p for (m, d), p in finished.items() if d == dataset}, path)
             if tag == "" and drawn:
@@ -967,7 +974,7 @@ def main() -> None:
             f" --{flag} {value}"
             for flag, value in (("only", args.only), ("datasets", args.datasets))
             if value
-        )
+        ) + (" --figures" if args.figures else "")
         rows, command = merge_into_previous(name, rows, command)
     rows = [row for row in rows if row.get("source") != "paper"] + PUBLISHED  # the published rows: always all
     for row in rows:
