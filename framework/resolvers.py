@@ -30,8 +30,11 @@ def wandb_offline() -> bool:
         return True
 
 
-def run_id(output_dir: str) -> str:
-    """A W&B run id kept in ``<output_dir>/.run_id``: a run resumed in its directory logs to the same run."""
+def run_id(output_dir: str | None) -> str | None:
+    """A W&B run id kept in ``<output_dir>/.run_id``: a run resumed in its directory logs to the same run.
+    None where there is no run directory (`--cfg job --resolve` prints the config before Hydra makes one)."""
+    if output_dir is None:
+        return None
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
     path = Path(output_dir) / ".run_id"

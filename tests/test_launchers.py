@@ -87,6 +87,16 @@ def test_cfg_hydra_shows_the_slurm_settings():
     assert "deprecated" not in result.stderr  # our file replaces the plugin's defaults without a notice
 
 
+def test_cfg_job_resolve_prints_the_resolved_config():
+    """`--cfg job --resolve` runs no job, so there is no run directory: the W&B run id stays unset (it
+    raised a TypeError) and the interpolations of the experiment resolve."""
+    result = run_cli("--cfg", "job", "--resolve", "experiment=prdad_haar", "trainer.max_epochs=30")
+    assert result.returncode == 0, result.stderr[-2000:]
+    cfg = OmegaConf.create(result.stdout)
+    assert cfg.logger.wandb.id is None
+    assert cfg.callbacks.early_stopping.patience == 30  # ${trainer.max_epochs}
+
+
 @pytest.mark.parametrize("mode", [RunMode.RUN, RunMode.MULTIRUN])
 def test_wandb_runs_of_one_sweep_share_a_group(mode, tmp_path):
     sweep = tmp_path / "multirun" / "2026-01-02_03-04-05"
