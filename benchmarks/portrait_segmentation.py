@@ -77,9 +77,9 @@ from torch import nn
 
 from callbacks.image_logger import image_grid
 from datamodules.io import save_image
-from framework.export import check_inputs, check_onnx
+from framework.export import check_inputs, check_onnx, use_onnx_runtime
 from framework.resolvers import register_resolvers
-from framework.runner import build
+from framework.runner import RUNTIMES, build
 from operators.portrait_mode import blur_background, cutout, overlay
 
 
@@ -328,11 +328,16 @@ def speed_rows(
 
 
 def predict_rate(
-    run_dir: Path, photos: list[torch.Tensor], threads: int, workdir: Path, **settings: Any
+    run_dir: Path,
+    photos: list[torch.Tensor],
+    threads: int,
+    workdir: Path,
+    runtime: str = "torch",
+    **settings: Any,
 ) -> dict:
-    """Images/s of ``stage=predict`` (Trainer.predict with the run's DataModule, module and writer) on 256²
-    photos: the marginal rate between folders of PREDICT_SHORT and PREDICT_LONG photos (each predicted once
-    to warm up, then once timed)."""
+    """Images/s of ``stage=predict`` (Trainer.predict with the run's DataModule, module and writer; the net in
+    ``runtime``: torch, or onnx as ``runtime=onnx`` runs it) on 256² photos: the marginal rate between folders
+    of PREDICT_SHORT and PREDICT_LONG photos (each predicted once to warm up, then once timed)."""
     checkpoint = finished_checkpoint(run_dir)
 
     def predict(count: int) -> None:
@@ -357,7 +362,13 @@ def predict_rate(
             warnings.simplefilter("ignore")
             datamodule, module, trainer, _ = build(cfg)
             torch.set_num_threads(threads)
-            trainer.predict(module, datamodule=datamodule, ckpt_path=checkpoint, return_predictions=False)
+            load_from = checkpoint
+            if (
+                runtime == "onnx"
+            ):  # as run.py's runtime=onnx: loaded, exported once beside it, then run by ORT
+                use_onnx_runtime(module, checkpoint)
+                load_from = None
+            trainer.predict(module, datamodule=datamodule, ckpt_path=load_from, return_predictions=False)
 
     seconds = time_rounds(
         {count: lambda count=count: predict(count) for count in (PREDICT_SHORT, PREDICT_LONG)}, 1
@@ -369,6 +380,7 @@ def predict_rate(
         "whole_call_images_per_s": round(PREDICT_LONG / seconds[PREDICT_LONG], 1),
         "seconds": {str(k): round(v, 2) for k, v in seconds.items()},
         "threads": threads,
+        "runtime": runtime,
         "load": load_avg(),
     }
 
@@ -427,9 +439,11 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
         if margin == 0.0:
             goals[-1]["met"] = False  # ahead means strictly above
     for key, label in (("default_light", "light backbone, default settings"), ("best", "best configuration")):
-        rate = extra["predict_path"].get(key)
-        if rate:
-            name = f"{label} ({rate['run']}): ≥ 20 images/s at 256² in the predict path"
+        rates = [r for r in (extra["predict_path"].get(f"{key}{s}") for s in ("", "_onnx")) if r]
+        if rates:  # the faster runtime of the predict path (run.py runtime=torch | onnx)
+            rate = max(rates, key=lambda r: r["images_per_s"])
+            where = f"{rate['run']}, runtime={rate.get('runtime', 'torch')}"
+            name = f"{label} ({where}): ≥ 20 images/s at 256² in the predict path"
             goals.append(target(name, rate["images_per_s"], 20.0))
     by_name = {r["method"]: r for r in ours if "@" not in r["method"]}
     combined = [r for name, r in by_name.items() if name.startswith("pspnet_mnv2_nll_jaccard")]
@@ -542,19 +556,23 @@ def markdown(
     lines += [
         "",
         "Predict path (`stage=predict` on a folder of 256×256 photos: read, resize, net, upsample, mask + "
-        "cut-out + portrait mode, three PNGs; torch fp32; the marginal rate of "
+        "cut-out + portrait mode, three PNGs; fp32, the net in torch or, `runtime=onnx`, ONNX Runtime; the "
+        "marginal rate of "
         f"{PREDICT_LONG - PREDICT_SHORT} more photos) and the module's inference on one EG1800 test photo "
         "(300×400, batch 1, median):",
         "",
     ]
     table = []
     for key, label in (("default_light", "default settings"), ("best", "best configuration")):
-        p, ms = extra["predict_path"].get(key), extra["ms_per_eg1800_photo"].get(key)
-        if p:
+        for runtime in RUNTIMES:
+            p = extra["predict_path"].get(key if runtime == "torch" else f"{key}_{runtime}")
+            ms = extra["ms_per_eg1800_photo"].get(key) if runtime == "torch" else None
+            if not p:
+                continue
             timing = f"{p['seconds'][str(PREDICT_LONG)]} − {p['seconds'][str(PREDICT_SHORT)]} s"
             table.append(
                 [
-                    f"{p['run']} ({label})",
+                    f"{p['run']} ({label}, runtime={runtime})",
                     f"**{p['images_per_s']}**",
                     timing,
                     p["whole_call_images_per_s"],
@@ -714,9 +732,11 @@ def main() -> None:
             extra["ms_per_eg1800_photo"][t.model] = round(t.ms_per_image, 1)
         photos = [item["input"] for item in items]
         for key, (run_dir, settings) in modules.items():
-            say(f"predict path: {key}")
-            rate = predict_rate(run_dir, photos, args.predict_threads, workdir, **settings)
-            extra["predict_path"][key] = {"run": tuned if key == "best" else default_light, **rate}
+            for runtime in RUNTIMES:
+                say(f"predict path: {key}, runtime={runtime}")
+                rate = predict_rate(run_dir, photos, args.predict_threads, workdir, runtime, **settings)
+                name = key if runtime == "torch" else f"{key}_{runtime}"
+                extra["predict_path"][name] = {"run": tuned if key == "best" else default_light, **rate}
         figures(loaded["best"], items, peer, suffix)
     if peer is not None:
         peer.close()

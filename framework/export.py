@@ -39,6 +39,7 @@ __all__ = [
     "load_net",
     "load_run",
     "onnx_session",
+    "use_onnx_runtime",
 ]
 
 INPUT_NAME, OUTPUT_NAME = "input", "output"  # the exported graph's input and output
@@ -220,3 +221,30 @@ def export_checkpoint(
     if not diff < atol:
         raise UserError(f"ONNX Runtime differs from torch by {diff:.3g} (>= {atol:g}) for {path}")
     return path, diff
+
+
+def use_onnx_runtime(module: LightningModule, ckpt_path: str | Path, atol: float = 1e-4) -> Path:
+    """``runtime=onnx``: load the checkpoint into ``module`` and put ONNX Runtime in place of ``module.net``
+    (the rest of the module, its pre- and post-processing, metrics and outputs, stays torch). The net is
+    exported beside the checkpoint (``<ckpt>.onnx``; again when the checkpoint is newer) and checked against
+    torch on :func:`check_inputs` first; ONNX Runtime gets torch's thread count. Returns the ONNX file."""
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(state.get("state_dict", state))
+    net = module.net.eval()
+    ckpt, path = Path(ckpt_path), Path(ckpt_path).with_suffix(".onnx")
+    if not path.is_file() or path.stat().st_mtime < ckpt.stat().st_mtime:
+        example = module.example_input(1).float()
+        try:
+            export_net(net, path, example)
+        except ValueError as error:
+            raise UserError(f"runtime=onnx: cannot export {type(net).__name__}: {error}") from None
+        atol = max(atol, float(getattr(net, "onnx_tolerance", 0.0)))
+        diff = check_onnx(path, net, check_inputs(net, example))
+        if not diff < atol:
+            path.unlink()
+            raise UserError(
+                f"runtime=onnx: ONNX Runtime differs from torch by {diff:.3g} (>= {atol:g}) for "
+                f"{type(net).__name__}: use runtime=torch"
+            )
+    module.net = OnnxNet(path, threads=torch.get_num_threads())
+    return path

@@ -27,11 +27,13 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 from callbacks.preemption import PreemptionCheckpoint
 from framework.checkpoint_io import check_checkpoint_file, load_net_weights
 from framework.errors import UserError
+from framework.export import use_onnx_runtime
 from framework.results import atomic_write_text, print_metrics, read_results, write_results
 
 log = logging.getLogger(__name__)
 
 STAGES = ("fit", "test", "predict")
+RUNTIMES = ("torch", "onnx")  # what runs the net of stage=test / predict
 
 
 def is_rank_zero() -> bool:
@@ -163,6 +165,11 @@ def run(cfg: DictConfig) -> float | None:
     """Run ``cfg.stage`` and return ``cfg.optimized_metric`` (for sweepers), or None if it was not logged."""
     if cfg.stage not in STAGES:
         raise UserError(f"stage={cfg.stage} is not a stage: choose one of {', '.join(STAGES)}")
+    runtime = cfg.get("runtime") or "torch"
+    if runtime not in RUNTIMES:
+        raise UserError(f"runtime={runtime} is not a runtime: choose one of {', '.join(RUNTIMES)}")
+    if runtime != "torch" and cfg.stage == "fit":
+        raise UserError(f"runtime={runtime} runs a trained net (stage=test or predict): fit with the default")
     ckpt_path = cfg.ckpt_path
     if ckpt_path and not Path(ckpt_path).is_file():
         raise UserError(f"ckpt_path={ckpt_path} does not exist: give the path of a .ckpt file")
@@ -189,6 +196,13 @@ def run(cfg: DictConfig) -> float | None:
         )
     trainable = has_trainable_parameters(module)
     metrics: dict[str, float] = {}
+    load_from = ckpt_path  # what Lightning loads into the module before it tests or predicts
+    if runtime == "onnx":
+        if not (trainable and ckpt_path):
+            raise UserError("runtime=onnx runs a trained net: give ckpt_path=<checkpoint .ckpt>")
+        onnx_file = use_onnx_runtime(module, ckpt_path)
+        log.info("runtime=onnx: ONNX Runtime runs %s (exported from %s)", onnx_file, ckpt_path)
+        load_from = None  # loaded above, before the net was replaced
 
     interrupted = False
     fit_seconds = None
@@ -216,11 +230,11 @@ def run(cfg: DictConfig) -> float | None:
     elif cfg.stage == "test":
         if trainable and not ckpt_path:
             raise UserError("stage=test of a trainable model needs ckpt_path=<checkpoint .ckpt>")
-        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.test(module, datamodule=datamodule, ckpt_path=load_from)
     else:
         if trainable and not ckpt_path:
             raise UserError("stage=predict of a trainable model needs ckpt_path=<checkpoint .ckpt>")
-        trainer.predict(module, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False)
+        trainer.predict(module, datamodule=datamodule, ckpt_path=load_from, return_predictions=False)
 
     metrics.update(scalar_metrics(trainer.callback_metrics))
     extra = {
@@ -231,6 +245,7 @@ def run(cfg: DictConfig) -> float | None:
         "data": getattr(datamodule, "dataset_label", None) or cfg.data.get("dataset") or cfg.data._target_,
         "checkpoints": checkpoint_paths(callbacks),
         "tested_checkpoint": ckpt_path,
+        "runtime": runtime,
         "output_dir": str(output_dir),
         "interrupted": interrupted,
         "fit_seconds": fit_seconds,

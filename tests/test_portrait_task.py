@@ -209,3 +209,61 @@ def test_predict_writes_mask_cutout_and_portrait_at_the_input_size_and_orientati
         assert portrait.shape == (3, height, width)
         expected = blur_background(upright[None], alpha[None], 0.015)[0]
         assert (portrait - expected).abs().max() <= 2 / 255 + 1e-6
+
+
+def run_stage(tiny_fit: Path, run_dir: Path, *overrides: str) -> dict[str, object]:
+    """`run.py` on the tiny fit's checkpoint; its metrics.json."""
+    common = ["logger=csv", "callbacks.rich_progress_bar=null", "model=unet", "model.base_channels=4"]
+    cfg = compose_config(
+        [TASK, f"ckpt_path={tiny_fit}", *common, "model.depth=2", "module.inference_size=24", *overrides],
+        run_dir,
+    )
+    run(cfg)
+    return json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").is_file() else {}
+
+
+def test_onnx_runtime_tests_and_predicts_as_torch_does(tiny_fit, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    spec = hydra_spec(person_pairs(tmp_path / "pairs", [(40, 30)] * 3))
+    data = ["~data.test", f"+data.test={{synthetic:{spec}}}", f"data.val=[{spec}]", f"data.train=[{spec}]"]
+    data.append("trainer.precision=32-true")  # ONNX Runtime computes in float32: compare with float32 torch
+    tested = {
+        runtime: run_stage(tiny_fit, tmp_path / f"test_{runtime}", "stage=test", f"runtime={runtime}", *data)
+        for runtime in ("torch", "onnx")
+    }
+    assert tested["onnx"]["runtime"] == "onnx" and tested["onnx"]["tested_checkpoint"] == str(tiny_fit)
+    assert tiny_fit.with_suffix(".onnx").is_file()  # exported beside the checkpoint, reused next time
+    for key, value in tested["torch"]["metrics"].items():
+        assert tested["onnx"]["metrics"][key] == pytest.approx(value, abs=1e-4), key
+    photos = tmp_path / "photos"
+    save_image(torch.rand(3, 37, 53), photos / "odd.png")
+    masks = {}
+    for runtime in ("torch", "onnx"):
+        out = tmp_path / f"out_{runtime}"
+        run_stage(
+            tiny_fit,
+            tmp_path / f"predict_{runtime}",
+            "stage=predict",
+            f"runtime={runtime}",
+            f"input={photos}",
+            f"output={out}",
+        )
+        masks[runtime] = np.asarray(Image.open(out / "odd.png"))
+    # the same mask, but for a pixel whose probability sits within float rounding of the threshold
+    assert (masks["onnx"] != masks["torch"]).mean() < 0.01
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (["stage=fit", "runtime=onnx"], "runtime=onnx runs a trained net (stage=test or predict)"),
+        (["stage=test", "runtime=tensorrt"], "runtime=tensorrt is not a runtime: choose one of torch, onnx"),
+    ],
+)
+def test_runtime_mistakes_are_one_line_errors(tmp_path, overrides, said):
+    from framework.errors import UserError
+
+    cfg = compose_config([TASK, *overrides], tmp_path / "run")
+    with pytest.raises(UserError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        run(cfg)
