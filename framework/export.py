@@ -229,7 +229,12 @@ def use_onnx_runtime(module: LightningModule, ckpt_path: str | Path, atol: float
     exported beside the checkpoint (``<ckpt>.onnx``; again when the checkpoint is newer) and checked against
     torch on :func:`check_inputs` first; ONNX Runtime gets torch's thread count. Returns the ONNX file."""
     state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    module.load_state_dict(state.get("state_dict", state))
+    module.on_load_checkpoint(state)  # as Lightning's loading: a checkpoint of another task or net is refused
+    try:
+        module.load_state_dict(state.get("state_dict", state))
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({first})") from None
     net = module.net.eval()
     ckpt, path = Path(ckpt_path), Path(ckpt_path).with_suffix(".onnx")
     if not path.is_file() or path.stat().st_mtime < ckpt.stat().st_mtime:

@@ -267,3 +267,14 @@ def test_runtime_mistakes_are_one_line_errors(tmp_path, overrides, said):
     cfg = compose_config([TASK, *overrides], tmp_path / "run")
     with pytest.raises(UserError, match=said.replace("(", r"\(").replace(")", r"\)")):
         run(cfg)
+
+
+def test_onnx_runtime_refuses_a_checkpoint_of_another_shape_in_one_line(tiny_fit, tmp_path):
+    from framework.errors import UserError
+
+    cfg = compose_config(
+        [TASK, "stage=test", "runtime=onnx", f"ckpt_path={tiny_fit}", "model=unet", "model.base_channels=8"],
+        tmp_path / "run",
+    )
+    with pytest.raises(UserError, match="does not fit this model"):
+        run(cfg)
