@@ -77,9 +77,9 @@ from torch import nn
 
 from callbacks.image_logger import image_grid
 from datamodules.io import save_image
-from framework.export import check_inputs, check_onnx, use_onnx_runtime
+from framework.export import check_inputs, check_onnx
 from framework.resolvers import register_resolvers
-from framework.runner import RUNTIMES, build
+from framework.runner import RUNTIMES, build, checkpoint_to_load
 from operators.portrait_mode import blur_background, cutout, overlay
 
 
@@ -327,6 +327,11 @@ def speed_rows(
     return rows
 
 
+def predict_key(configuration: str, runtime: str) -> str:
+    """The ``extra["predict_path"]`` key of a configuration's predict-path rate in ``runtime``."""
+    return configuration if runtime == "torch" else f"{configuration}_{runtime}"
+
+
 def predict_rate(
     run_dir: Path,
     photos: list[torch.Tensor],
@@ -362,12 +367,7 @@ def predict_rate(
             warnings.simplefilter("ignore")
             datamodule, module, trainer, _ = build(cfg)
             torch.set_num_threads(threads)
-            load_from = checkpoint
-            if (
-                runtime == "onnx"
-            ):  # as run.py's runtime=onnx: loaded, exported once beside it, then run by ORT
-                use_onnx_runtime(module, checkpoint)
-                load_from = None
+            load_from = checkpoint_to_load(module, checkpoint, runtime)  # as run.py's runtime=…
             trainer.predict(module, datamodule=datamodule, ckpt_path=load_from, return_predictions=False)
 
     seconds = time_rounds(
@@ -439,7 +439,7 @@ def targets(rows: list[dict[str, Any]], extra: dict[str, Any]) -> list[dict[str,
         if margin == 0.0:
             goals[-1]["met"] = False  # ahead means strictly above
     for key, label in (("default_light", "light backbone, default settings"), ("best", "best configuration")):
-        rates = [r for r in (extra["predict_path"].get(f"{key}{s}") for s in ("", "_onnx")) if r]
+        rates = [r for r in (extra["predict_path"].get(predict_key(key, rt)) for rt in RUNTIMES) if r]
         if rates:  # the faster runtime of the predict path (run.py runtime=torch | onnx)
             rate = max(rates, key=lambda r: r["images_per_s"])
             where = f"{rate['run']}, runtime={rate.get('runtime', 'torch')}"
@@ -565,7 +565,7 @@ def markdown(
     table = []
     for key, label in (("default_light", "default settings"), ("best", "best configuration")):
         for runtime in RUNTIMES:
-            p = extra["predict_path"].get(key if runtime == "torch" else f"{key}_{runtime}")
+            p = extra["predict_path"].get(predict_key(key, runtime))
             ms = extra["ms_per_eg1800_photo"].get(key) if runtime == "torch" else None
             if not p:
                 continue
@@ -735,8 +735,8 @@ def main() -> None:
             for runtime in RUNTIMES:
                 say(f"predict path: {key}, runtime={runtime}")
                 rate = predict_rate(run_dir, photos, args.predict_threads, workdir, runtime, **settings)
-                name = key if runtime == "torch" else f"{key}_{runtime}"
-                extra["predict_path"][name] = {"run": tuned if key == "best" else default_light, **rate}
+                run_name = tuned if key == "best" else default_light
+                extra["predict_path"][predict_key(key, runtime)] = {"run": run_name, **rate}
         figures(loaded["best"], items, peer, suffix)
     if peer is not None:
         peer.close()

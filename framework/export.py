@@ -32,6 +32,7 @@ __all__ = [
     "build_module",
     "check_inputs",
     "check_onnx",
+    "export_checked",
     "export_checkpoint",
     "export_net",
     "export_onnx",
@@ -198,36 +199,44 @@ def check_inputs(net: nn.Module, example: Tensor) -> Tensor:
     return example
 
 
+def export_checked(
+    net: nn.Module, path: str | Path, example: Tensor, atol: float = 1e-4
+) -> tuple[Path, float]:
+    """:func:`export_net` of ``net`` traced on ``example``, then ONNX Runtime checked against torch on
+    :func:`check_inputs`. Returns (path, max abs difference). A net that cannot be exported, or a difference
+    ≥ ``atol`` (or ≥ the net's own ``onnx_tolerance`` when it is larger: an int8 model rounds a tie the other
+    way than torch), raises :class:`UserError` and leaves no file behind."""
+    net = net.eval()
+    try:
+        path = export_net(net, path, example)
+    except ValueError as error:
+        raise UserError(f"cannot export {type(net).__name__}: {error}") from None
+    atol = max(atol, float(getattr(net, "onnx_tolerance", 0.0)))
+    diff = check_onnx(path, net, check_inputs(net, example))
+    if not diff < atol:
+        path.unlink(missing_ok=True)
+        raise UserError(f"ONNX Runtime differs from torch by {diff:.3g} (>= {atol:g}) for {path}")
+    return path, diff
+
+
 def export_checkpoint(
     ckpt_path: str | Path,
     output: str | Path | None = None,
     config_path: str | Path | None = None,
     atol: float = 1e-4,
 ) -> tuple[Path, float]:
-    """Load a run's net, export it to ``output`` (default: the checkpoint's path with ``.onnx``) traced on the
-    task's example input (``module.example_input(1)``), and check ONNX Runtime against torch on
-    :func:`check_inputs`. Returns (path, max abs difference); raises if the difference ≥ ``atol``, or ≥ the
-    net's own ``onnx_tolerance`` when it is larger (an int8 model rounds a tie the other way than torch)."""
+    """Load a run's net and :func:`export_checked` it to ``output`` (default: the checkpoint's path with
+    ``.onnx``), traced on the task's example input (``module.example_input(1)``)."""
     module, _ = load_run(ckpt_path, config_path)
-    net = module.net.eval()
-    example = module.example_input(1).float()
     output = output or Path(ckpt_path).with_suffix(".onnx")
-    try:
-        path = export_net(net, output, example)
-        atol = max(atol, float(getattr(net, "onnx_tolerance", 0.0)))
-    except ValueError as error:
-        raise UserError(f"cannot export {type(net).__name__}: {error}") from None
-    diff = check_onnx(path, net, check_inputs(net, example))
-    if not diff < atol:
-        raise UserError(f"ONNX Runtime differs from torch by {diff:.3g} (>= {atol:g}) for {path}")
-    return path, diff
+    return export_checked(module.net, output, module.example_input(1).float(), atol)
 
 
-def use_onnx_runtime(module: LightningModule, ckpt_path: str | Path, atol: float = 1e-4) -> Path:
+def use_onnx_runtime(module: LightningModule, ckpt_path: str | Path) -> Path:
     """``runtime=onnx``: load the checkpoint into ``module`` and put ONNX Runtime in place of ``module.net``
     (the rest of the module, its pre- and post-processing, metrics and outputs, stays torch). The net is
-    exported beside the checkpoint (``<ckpt>.onnx``; again when the checkpoint is newer) and checked against
-    torch on :func:`check_inputs` first; ONNX Runtime gets torch's thread count. Returns the ONNX file."""
+    :func:`export_checked` beside the checkpoint (``<ckpt>.onnx``; again when the checkpoint is newer);
+    ONNX Runtime gets torch's thread count. Returns the ONNX file."""
     state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     module.on_load_checkpoint(state)  # as Lightning's loading: a checkpoint of another task or net is refused
     try:
@@ -235,21 +244,11 @@ def use_onnx_runtime(module: LightningModule, ckpt_path: str | Path, atol: float
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
         raise UserError(f"ckpt_path={ckpt_path} does not fit this model ({first})") from None
-    net = module.net.eval()
     ckpt, path = Path(ckpt_path), Path(ckpt_path).with_suffix(".onnx")
     if not path.is_file() or path.stat().st_mtime < ckpt.stat().st_mtime:
-        example = module.example_input(1).float()
         try:
-            export_net(net, path, example)
-        except ValueError as error:
-            raise UserError(f"runtime=onnx: cannot export {type(net).__name__}: {error}") from None
-        atol = max(atol, float(getattr(net, "onnx_tolerance", 0.0)))
-        diff = check_onnx(path, net, check_inputs(net, example))
-        if not diff < atol:
-            path.unlink()
-            raise UserError(
-                f"runtime=onnx: ONNX Runtime differs from torch by {diff:.3g} (>= {atol:g}) for "
-                f"{type(net).__name__}: use runtime=torch"
-            )
+            export_checked(module.net, path, module.example_input(1).float())
+        except UserError as error:
+            raise UserError(f"runtime=onnx: {error}: use runtime=torch") from None
     module.net = OnnxNet(path, threads=torch.get_num_threads())
     return path

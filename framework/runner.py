@@ -161,6 +161,19 @@ def interrupted_checkpoint(output_dir: Path) -> Path | None:
     return last if read_results(output_dir).get("interrupted") and last.is_file() else None
 
 
+def checkpoint_to_load(module: pl.LightningModule, ckpt_path: str | None, runtime: str) -> str | None:
+    """What Lightning loads into ``module`` before it tests or predicts: ``ckpt_path`` for runtime=torch;
+    for runtime=onnx the checkpoint is loaded here and the net replaced by its ONNX Runtime twin
+    (:func:`~framework.export.use_onnx_runtime`), so nothing."""
+    if runtime == "torch":
+        return ckpt_path
+    if not ckpt_path:
+        raise UserError(f"runtime={runtime} runs a trained net: give ckpt_path=<checkpoint .ckpt>")
+    onnx_file = use_onnx_runtime(module, ckpt_path)
+    log.info("runtime=onnx: ONNX Runtime runs %s (exported from %s)", onnx_file, ckpt_path)
+    return None
+
+
 def run(cfg: DictConfig) -> float | None:
     """Run ``cfg.stage`` and return ``cfg.optimized_metric`` (for sweepers), or None if it was not logged."""
     if cfg.stage not in STAGES:
@@ -196,13 +209,9 @@ def run(cfg: DictConfig) -> float | None:
         )
     trainable = has_trainable_parameters(module)
     metrics: dict[str, float] = {}
-    load_from = ckpt_path  # what Lightning loads into the module before it tests or predicts
-    if runtime == "onnx":
-        if not (trainable and ckpt_path):
-            raise UserError("runtime=onnx runs a trained net: give ckpt_path=<checkpoint .ckpt>")
-        onnx_file = use_onnx_runtime(module, ckpt_path)
-        log.info("runtime=onnx: ONNX Runtime runs %s (exported from %s)", onnx_file, ckpt_path)
-        load_from = None  # loaded above, before the net was replaced
+    if runtime != "torch" and not trainable:
+        raise UserError(f"runtime={runtime} runs a trained net: give ckpt_path=<checkpoint .ckpt>")
+    load_from = checkpoint_to_load(module, ckpt_path, runtime)
 
     interrupted = False
     fit_seconds = None
