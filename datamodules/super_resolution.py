@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
 from datamodules.base import ImageDataModule, ImageFileDataset
 from datamodules.io import list_images, load_image_uint8
@@ -77,23 +76,23 @@ def split_training_folders(
     return train, val
 
 
-def transpose_hw(image: torch.Tensor) -> torch.Tensor:
-    """Swap the last two axes (H ↔ W): the transpose that torchvision v2 has no transform for."""
-    return image.transpose(-1, -2)
-
-
-def random_crop_dihedral(crop_size: int) -> v2.Compose:
-    """A random ``crop_size`` crop, then one of the 8 dihedral variants (BasicSR's ``augment``: horizontal
-    flip, vertical flip, transpose, each with p = 0.5). Every draw is from torch's global generator, so a
-    data set run under :func:`framework.rng.seeded_torch` gives the same crop for the same seed."""
-    return v2.Compose(
-        [
-            v2.RandomCrop(crop_size),
-            v2.RandomHorizontalFlip(p=0.5),
-            v2.RandomVerticalFlip(p=0.5),
-            v2.RandomApply([v2.Lambda(transpose_hw)], p=0.5),
-        ]
-    )
+def random_crop_dihedral(image: torch.Tensor, crop_size: int) -> torch.Tensor:
+    """A random ``crop_size`` × ``crop_size`` crop of ``image`` (…, H, W), then one of the 8 dihedral variants
+    (BasicSR's ``augment``: horizontal flip, vertical flip, transpose, each with p = 0.5), as a view where it
+    can be one. Every draw is from torch's global generator, so a data set run under
+    :func:`framework.rng.seeded_torch` gives the same crop for the same seed. Plain indexing: 6× faster
+    per item than the same as a torchvision v2 pipeline (24 vs 150 µs on 51 px crops of T91), which made the
+    loader a tenth of ESPCN's training step."""
+    height, width = image.shape[-2:]
+    top = int(torch.randint(height - crop_size + 1, ()))
+    left = int(torch.randint(width - crop_size + 1, ()))
+    crop = image[..., top : top + crop_size, left : left + crop_size]
+    hflip, vflip, transpose = (torch.rand(3) < 0.5).tolist()
+    if hflip:
+        crop = crop.flip(-1)
+    if vflip:
+        crop = crop.flip(-2)
+    return crop.transpose(-1, -2) if transpose else crop
 
 
 class RandomCropDataset(Dataset):
@@ -105,14 +104,13 @@ class RandomCropDataset(Dataset):
         if small:
             raise UserError(f"data.crop_size={crop_size} is larger than a training image of size {small[0]}")
         self.images, self.crop_size, self.length = images, crop_size, length
-        self.transform = random_crop_dihedral(crop_size)
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image = self.images[int(torch.randint(len(self.images), ()))]
-        crop = self.transform(image)
+        crop = random_crop_dihedral(image, self.crop_size)
         return {"target": crop.float().div(255)}
 
 

@@ -1,4 +1,4 @@
-"""The super-resolution training crops (datamodules/super_resolution.py): torchvision v2, seeded, dihedral."""
+"""The super-resolution training crops (datamodules/super_resolution.py): plain indexing, seeded, dihedral."""
 
 from __future__ import annotations
 
