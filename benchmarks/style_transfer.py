@@ -4,6 +4,8 @@ content photos of ``shared/data/style/contents`` × paintings.
     python benchmarks/style_transfer.py --full --reuse --no-train   # evaluate finished trainings
     python benchmarks/style_transfer.py --full                      # also trains (hours on 2 CPU cores)
     python benchmarks/style_transfer.py [--reuse]                   # quick: tiny trainings, 128 px (minutes)
+    python benchmarks/style_transfer.py --versus-only --rounds 5    # only Gatys against the plain loop,
+                                                                    # merged into the committed full results
 
 * **Quality**: each row is ``python run.py task=style_transfer model=… style=… stage=test`` (or a training
   run's own test) into outputs/bench/style_transfer/[quick/]…, read from its ``metrics.json``: the task's
@@ -27,6 +29,7 @@ full grid is 9 MB). Timings on this shared machine are noisy: the load average i
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,8 @@ from harness import (
     fmt,
     load_run,
     markdown_table,
+    merge_rows,
+    previous_results,
     reusable,
     run_experiment,
     run_metrics,
@@ -51,12 +56,14 @@ from harness import (
     time_rounds,
     write_results,
 )
+from harness.loops import compose_run_config
 from torch import Tensor, nn
 from torchvision.transforms import v2
 from torchvision.utils import make_grid
 
 from algorithms.style_transfer import GatysStyleTransfer
 from datamodules.io import load_image, save_image
+from framework.export import build_module
 from framework.paths import shared_data_dir
 from framework.resolvers import fast_precision, register_resolvers
 from losses.style import StyleTransferLoss
@@ -225,6 +232,7 @@ def gatys_against_plain(gatys: nn.Module, content: Tensor, steps: int, rounds: i
         "size": list(content.shape[-2:]),
         "steps": steps,
         "rounds": rounds,
+        "load": load(),
         "target_style_loss": goal,
         "content_style_loss": start_value,
         "seconds_per_step": per_step,
@@ -236,6 +244,47 @@ def gatys_against_plain(gatys: nn.Module, content: Tensor, steps: int, rounds: i
         else None,
         "max_curve_difference": difference,
     }
+
+
+def versus_row(versus: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": "gatys_vs_plain_lbfgs",
+        "dataset": f"{PHOTOS[0]} × starry_night",
+        "protocol": "speed",
+        "metrics": {
+            "step_time_ratio": round(versus["step_time_ratio"], 4),
+            "time_to_target_ratio": versus["time_to_target_ratio"],
+        },
+        **versus,
+    }
+
+
+def versus_only(rounds: int, threads: int) -> None:
+    """Only Gatys (as ``model=gatys`` builds it) against the plain loop at 512 px, its row merged into the
+    committed full results (the other rows and the picture stay as they were measured)."""
+    previous = previous_results("style_transfer")
+    if previous.get("mode") != "full":
+        raise SystemExit("--versus-only merges into full results: run `--full` once first")
+    overrides = ["task=style_transfer", "style=starry_night", "model=gatys", "stage=test"]
+    with tempfile.TemporaryDirectory() as workdir:
+        gatys = build_module(compose_run_config(overrides, Path(workdir)), None)
+    say(f"Gatys against a plain L-BFGS loop, {rounds} rounds, load {load()}")
+    versus = gatys_against_plain(gatys, photo(PHOTOS[0], TARGET_SIZE), 15, rounds)
+    rows = merge_rows(previous["rows"], [versus_row(versus)])
+    command = (
+        f"{previous['command']}; its Gatys-vs-plain row: "
+        f"python benchmarks/style_transfer.py --versus-only --rounds {rounds} --threads {threads}"
+    )
+    goals = targets(rows, versus, TARGET_SIZE)
+    loads = previous["load"]
+    picture = "style_transfer.jpg" if (RESULTS / "style_transfer.jpg").is_file() else None
+    write_results(
+        "style_transfer",
+        command,
+        rows,
+        markdown(rows, versus, goals, loads, TARGET_SIZE, previous["threads"], command, picture),
+        {"mode": "full", "threads": previous["threads"], "load": loads, "targets": goals},
+    )
 
 
 # -- tables --------------------------------------------------------------------------------------------------
@@ -346,7 +395,7 @@ def markdown(
             f"`GatysStyleTransfer` at one scale; {v['steps']} steps, {v['rounds']} interleaved round(s) "
             f"after a warm-up. Target style loss {v['target_style_loss']:.4g} (0.5 × the content's "
             f"{v['content_style_loss']:.4g}); largest relative difference between the two style-loss "
-            f"curves: {v['max_curve_difference']:.1e}.",
+            f"curves: {v['max_curve_difference']:.1e}; load average {v.get('load', '–')} after it.",
             "",
             *markdown_table(
                 ["", "s / step", "steps to target", "s to target"],
@@ -405,9 +454,17 @@ def main() -> None:
         action="store_true",
         help="only the runs and their quality (e.g. while a training goes on)",
     )
+    parser.add_argument(
+        "--versus-only",
+        action="store_true",
+        help="only Gatys against the plain L-BFGS loop (512 px), merged into the committed full results",
+    )
     args = parser.parse_args()
     register_resolvers()
     torch.set_num_threads(args.threads)
+    if args.versus_only:
+        versus_only(args.rounds or 3, args.threads)
+        return
     size = 512 if args.full else 128
     rounds = args.rounds or (3 if args.full else 2)
     bench_dir = ROOT / "outputs" / "bench" / "style_transfer" / ("" if args.full else "quick")
@@ -511,19 +568,8 @@ def main() -> None:
         say(f"Gatys against a plain L-BFGS loop, load {load()}")
         gatys, _ = load_run(run_dirs[("gatys", "starry_night")])
         steps = 15 if args.full else 5
-        versus = gatys_against_plain(gatys, photo(PHOTOS[0], size), steps, 2 if args.full else 1)
-        rows.append(
-            {
-                "method": "gatys_vs_plain_lbfgs",
-                "dataset": f"{PHOTOS[0]} × starry_night",
-                "protocol": "speed",
-                "metrics": {
-                    "step_time_ratio": round(versus["step_time_ratio"], 4),
-                    "time_to_target_ratio": versus["time_to_target_ratio"],
-                },
-                **versus,
-            }
-        )
+        versus = gatys_against_plain(gatys, photo(PHOTOS[0], size), steps, rounds if args.full else 1)
+        rows.append(versus_row(versus))
         grid = make_grid(torch.cat(tiles), nrow=2 + len(COLUMNS), padding=4, pad_value=1.0)
         picture_file = f"{name}.jpg"
         save_image(grid, RESULTS / picture_file)
