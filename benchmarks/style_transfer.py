@@ -232,6 +232,7 @@ def gatys_against_plain(gatys: nn.Module, content: Tensor, steps: int, rounds: i
         "size": list(content.shape[-2:]),
         "steps": steps,
         "rounds": rounds,
+        "threads": torch.get_num_threads(),
         "load": load(),
         "target_style_loss": goal,
         "content_style_loss": start_value,
@@ -393,7 +394,8 @@ def markdown(
             f"`plain_lbfgs` in this script: same VGG, weights, image ({v['size'][0]}×{v['size'][1]} crop × "
             f"starry_night), L-BFGS lr 1 / history 50 / one evaluation per step, [0, 1] projection; ours = "
             f"`GatysStyleTransfer` at one scale; {v['steps']} steps, {v['rounds']} interleaved round(s) "
-            f"after a warm-up. Target style loss {v['target_style_loss']:.4g} (0.5 × the content's "
+            f"after a warm-up, {v.get('threads', threads)} thread(s). Target style loss "
+            f"{v['target_style_loss']:.4g} (0.5 × the content's "
             f"{v['content_style_loss']:.4g}); largest relative difference between the two style-loss "
             f"curves: {v['max_curve_difference']:.1e}; load average {v.get('load', '–')} after it.",
             "",
