@@ -45,7 +45,7 @@ from harness import (
     fmt,
     load_run,
     markdown_table,
-    merge_rows,
+    merge_into_previous,
     previous_results,
     reusable,
     run_experiment,
@@ -271,10 +271,10 @@ def versus_only(rounds: int, threads: int) -> None:
         gatys = build_module(compose_run_config(overrides, Path(workdir)), None)
     say(f"Gatys against a plain L-BFGS loop, {rounds} rounds, load {load()}")
     versus = gatys_against_plain(gatys, photo(PHOTOS[0], TARGET_SIZE), 15, rounds)
-    rows = merge_rows(previous["rows"], [versus_row(versus)])
-    command = (
-        f"{previous['command']}; its Gatys-vs-plain row: "
-        f"python benchmarks/style_transfer.py --versus-only --rounds {rounds} --threads {threads}"
+    rows, command = merge_into_previous(
+        "style_transfer",
+        [versus_row(versus)],
+        f"python benchmarks/style_transfer.py --versus-only --rounds {rounds} --threads {threads}",
     )
     goals = targets(rows, versus, TARGET_SIZE)
     loads = previous["load"]
