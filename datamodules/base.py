@@ -128,9 +128,19 @@ class SeededItems(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, key: tuple[int, int]) -> Any:
-        index, seed = key
-        with seeded_torch(seed):
-            return self.dataset[index]
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> list[Any]:
+        """A batch's items: through the data set's own ``seeded_items(keys)`` where it has one (it draws
+        from the seeds itself, a batch at once), else item by item under each seed."""
+        seeded_items = getattr(self.dataset, "seeded_items", None)
+        if seeded_items is not None:
+            return seeded_items(keys)
+        items = []
+        for index, seed in keys:
+            with seeded_torch(seed):
+                items.append(self.dataset[index])
+        return items
 
 
 class ResumableDataLoader(DataLoader):

@@ -1,4 +1,4 @@
-"""The super-resolution training crops (datamodules/super_resolution.py): plain indexing, seeded, dihedral."""
+"""The super-resolution training crops (datamodules/super_resolution.py): numpy views, seeded, dihedral."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from datamodules.base import SeededItems
 from datamodules.io import list_images
 from datamodules.super_resolution import (
     SR_SPLIT_FILE,
@@ -19,7 +21,7 @@ from datamodules.super_resolution import (
     split_training_folders,
 )
 from framework.errors import UserError
-from framework.rng import seeded_torch
+from framework.rng import seeded_torch, uniforms_from_seeds
 
 
 def _images() -> list[torch.Tensor]:
@@ -73,6 +75,28 @@ def test_all_eight_dihedral_variants_are_drawn() -> None:
             seen.add(tuple(dataset[0]["target"][0].mul(255).round().int().flatten().tolist()))
     expected = {tuple(v[0].int().flatten().tolist()) for v in _dihedral(image)}
     assert seen == expected and len(seen) == 8
+
+
+def test_uniforms_are_splitmix64_of_the_seed() -> None:
+    # SplitMix64's first two outputs for seed 0 (Vigna's reference splitmix64.c), top 53 bits
+    expected = [0xE220A8397B1DCDAF >> 11, 0x6E789E6AA1B965F4 >> 11]
+    assert (uniforms_from_seeds([0], 2)[0] * 2.0**53).tolist() == expected
+    draws = uniforms_from_seeds(list(range(50_000)), 6)
+    assert draws.shape == (50_000, 6) and draws.min() >= 0.0 and draws.max() < 1.0
+    counts = np.histogram(draws, bins=10, range=(0.0, 1.0))[0]
+    assert np.abs(counts / draws.size - 0.1).max() < 0.005
+    assert np.abs(np.corrcoef(draws.T) - np.eye(6)).max() < 0.02  # the six draws of a seed are independent
+
+
+def test_a_batch_of_seeded_items_equals_the_items_one_by_one() -> None:
+    dataset = SeededItems(RandomCropDataset(_images(), crop_size=16, length=9))
+    keys = [(index, 1000 + 7 * index) for index in range(9)]
+    batch = dataset.__getitems__(keys)
+    for key, item in zip(keys, batch, strict=True):
+        assert torch.equal(dataset[key]["target"], item["target"])  # an item depends on its seed only
+    batch_sampler = torch.utils.data.BatchSampler(keys, batch_size=9, drop_last=False)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler)
+    assert torch.equal(next(iter(loader))["target"], torch.stack([item["target"] for item in batch]))
 
 
 def test_dataset_pickles_for_spawned_workers() -> None:
