@@ -44,6 +44,7 @@ from harness import (
     benchmark_parser,
     fmt,
     load_run,
+    machine,
     markdown_table,
     merge_into_previous,
     previous_results,
@@ -288,6 +289,74 @@ def versus_only(rounds: int, threads: int) -> None:
     )
 
 
+def speed_module(run: Run, run_dir: Path, workdir: str) -> tuple[nn.Module, str]:
+    """The module ``run`` times, built as its run builds it: from ``run_dir`` when a finished run is there,
+    else from its config (a trained method then has its initial weights: the same computation)."""
+    if reusable(run_dir, reuse=True):
+        module, _, _ = as_run(run_dir)
+        return module, "its run's"
+    cfg = compose_run_config([*run.overrides, f"style={run.style}"], Path(workdir))
+    module = build_module(cfg, None).eval()
+    bf16 = str(cfg.trainer.get("precision")).startswith("bf16")
+    trainable = any(p.requires_grad for p in module.net.parameters())
+    return (Bf16Autocast(module) if bf16 else module), "initial" if trainable else "none to train"
+
+
+def speed_only(rounds: int, threads: int) -> None:
+    """Only the seconds per 512² crop of the one-call methods (the fast mode for every k, the light
+    feed-forward net, AdaIN), timed alone in interleaved rounds on the benchmark's photos and written into
+    the committed full results (quality, Gatys and the picture stay as they were measured)."""
+    previous = previous_results("style_transfer")
+    if previous.get("mode") != "full":
+        raise SystemExit("--speed-only updates full results: run `--full` once first")
+    bench_dir = ROOT / "outputs" / "bench" / "style_transfer"
+    loads = {**previous["load"], "speed_start": load(), "speed_machine": machine()}
+    seconds: dict[tuple[str, str], list[float]] = {}
+    weights: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for style in STYLES:
+            runs = [r for r in test_runs(style) if r.method != "gatys"]
+            runs += [r for r in TRAININGS if r.style == style and r.method == "feedforward_light"]
+            runs.append(Run(f"adain_{style}", "adain", style, ["experiment=style_adain"]))
+            modules = {}
+            for run in runs:
+                run_dir = bench_dir / run.name if run.trains else bench_dir / "test" / run.name
+                modules[run.method], weights[run.method] = speed_module(run, run_dir, workdir)
+            for photo_name in PHOTOS:
+                content = photo(photo_name, TARGET_SIZE)
+                calls = {method: (lambda m=module, x=content: m(x)) for method, module in modules.items()}
+                for method, value in time_rounds(calls, rounds).items():
+                    seconds.setdefault((method, style), []).append(value)
+                say(f"{photo_name} × {style}: timed {len(calls)} methods")
+    rows = previous["rows"]
+    for row in rows:
+        timed = seconds.get((row["method"], row.get("style")))
+        if timed:
+            row["seconds_per_image"] = round(sum(timed) / len(timed), 4)
+            row["images_per_second"] = round(1 / row["seconds_per_image"], 3)
+            row["speed_weights"] = weights[row["method"]]
+    loads["speed_end"] = load()
+    base = previous["command"].split("; ")[0]
+    versus = find(rows, "gatys_vs_plain_lbfgs", None)  # its row: the comparison, unchanged
+    speed = f"python benchmarks/style_transfer.py --speed-only --rounds {rounds} --threads {threads}"
+    versus_command = (
+        f"python benchmarks/style_transfer.py --versus-only --rounds {versus['rounds']} "
+        f"--threads {versus.get('threads', threads)}"
+        if versus
+        else "none"
+    )
+    command = f"{base}; Gatys against the plain loop: {versus_command}; the one-call methods' speed: {speed}"
+    goals = targets(rows, versus, TARGET_SIZE)
+    picture = "style_transfer.jpg" if (RESULTS / "style_transfer.jpg").is_file() else None
+    write_results(
+        "style_transfer",
+        command,
+        rows,
+        markdown(rows, versus, goals, loads, TARGET_SIZE, threads, command, picture),
+        {"mode": "full", "threads": threads, "load": loads, "targets": goals},
+    )
+
+
 # -- tables --------------------------------------------------------------------------------------------------
 def find(rows: list[dict[str, Any]], method: str, style: str) -> dict[str, Any] | None:
     return next((r for r in rows if r["method"] == method and r.get("style") == style), None)
@@ -354,6 +423,18 @@ def markdown(
         f"(1/5/15 min) {loads['start']} at the start, {loads.get('end', '–')} at the end (other jobs share "
         "the 2 cores).",
     ]
+    if "speed_start" in loads:
+        initial = sorted({r["method"] for r in rows if r.get("speed_weights") == "initial"})
+        lines[-1] += (
+            " The one-call methods' s / image were timed again alone (`--speed-only` on "
+            f"{loads.get('speed_machine', 'this machine')}; load {loads['speed_start']} at its start, "
+            f"{loads['speed_end']} at its end)"
+            + (
+                f"; {', '.join(initial)} with initial weights (no run here: the same computation)."
+                if initial
+                else "."
+            )
+        )
     if quick:
         lines += [
             "",
@@ -457,6 +538,11 @@ def main() -> None:
         help="only the runs and their quality (e.g. while a training goes on)",
     )
     parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="only the s per 512² crop of the one-call methods, written into the committed full results",
+    )
+    parser.add_argument(
         "--versus-only",
         action="store_true",
         help="only Gatys against the plain L-BFGS loop (512 px), merged into the committed full results",
@@ -466,6 +552,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.versus_only:
         versus_only(args.rounds or 3, args.threads)
+        return
+    if args.speed_only:
+        speed_only(args.rounds or 3, args.threads)
         return
     size = 512 if args.full else 128
     rounds = args.rounds or (3 if args.full else 2)
