@@ -1,9 +1,10 @@
 """Lightning's CSVLogger, appending under the header already on disk.
 
-Lightning 2.6's CSV writer keeps the file's column names in memory only. A writer that did not write the file
-itself (the logger of the main process under DDP spawn, whose fit ran in a spawned process; a resumed run)
-starts with none, so its first save rewrites ``metrics.csv`` under the new rows' columns alone and fails on
-the old rows ("dict contains fields not in fieldnames"). This writer starts from the header of the file.
+Lightning 2.6's CSV writer deletes an existing ``metrics.csv`` when it is created, and keeps the file's column
+names in memory only. A writer that did not write the file itself (the logger of the main process under DDP
+spawn, whose fit ran in a spawned process; a resumed run) would so drop the rows before it, or, where the file
+survives, rewrite it under the new rows' columns alone and fail on the old rows ("dict contains fields not in
+fieldnames"). This writer keeps the file and starts from its header.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 
 class AppendingExperimentWriter(ExperimentWriter):
-    """:class:`ExperimentWriter` whose column names start from an existing ``metrics.csv`` header."""
+    """:class:`ExperimentWriter` that appends to an existing ``metrics.csv``, under its header."""
+
+    def _check_log_dir_exists(self) -> None:
+        """Keep an existing ``metrics.csv`` (Lightning's writer deletes it here): a resumed run appends."""
 
     def _record_new_keys(self) -> set[str]:
         if not self.metrics_keys and self._fs.isfile(self.metrics_file_path):
