@@ -96,6 +96,17 @@ def test_chain_inverts_exactly_without_clipping() -> None:
     assert torch.allclose(degrade_photo(x, PhotoDegradationParams.identity(2)), x, atol=1e-12)
 
 
+@pytest.mark.parametrize("pivot", [None, 0.5])
+def test_the_fused_contrast_and_saturation_equal_the_two_steps(pivot) -> None:
+    x = _photo(lo=-0.2, hi=1.3)  # beyond [0, 1]: nothing clips without clip=True
+    contrast, saturation = torch.tensor([1.3, 0.6]), torch.tensor([0.5, 1.7])
+    params = PhotoDegradationParams(torch.zeros(2), torch.ones(2, 3), torch.ones(2), contrast, saturation)
+    steps = adjust_saturation(adjust_contrast(x, contrast, pivot), saturation)
+    # ev 0, gains 1, gamma 1: the per-channel steps are the identity, what remains is the fused map
+    fused = degrade_photo(x, params, clip=False, sensor_clip=False, contrast_pivot=pivot)
+    assert torch.allclose(fused, steps, atol=1e-12)
+
+
 def test_clipping_makes_the_inverse_inexact_only_where_it_clips() -> None:
     x = _photo(lo=0.05, hi=0.95)
     params = PhotoDegradationParams.identity(2)
