@@ -82,17 +82,13 @@ def gram_matrix(features: Tensor) -> Tensor:
     """
     _check_features(features, "features")
     b, c, h, w = features.shape
-    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
-        rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view
-        if rows.dtype in (torch.float16, torch.bfloat16):
-            rows = rows.float()
-        with torch.autocast(device_type=rows.device.type, enabled=False):
-            return _PixelGram.apply(rows) / (h * w)
-    flat = features.reshape(b, c, h * w)
-    if flat.dtype in (torch.float16, torch.bfloat16):
-        flat = flat.float()
-    with torch.autocast(device_type=flat.device.type, enabled=False):
-        return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
+    pixel_rows = features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous()
+    rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c) if pixel_rows else features.reshape(b, c, h * w)
+    if rows.dtype in (torch.float16, torch.bfloat16):
+        rows = rows.float()
+    with torch.autocast(device_type=rows.device.type, enabled=False):
+        gram = _PixelGram.apply(rows) if pixel_rows else torch.bmm(rows, rows.transpose(1, 2))
+    return gram / (h * w)
 
 
 def default_layer_weights(channels: Mapping[str, int]) -> dict[str, float]:
