@@ -6,6 +6,8 @@ content photos of ``shared/data/style/contents`` × paintings.
     python benchmarks/style_transfer.py [--reuse]                   # quick: tiny trainings, 128 px (minutes)
     python benchmarks/style_transfer.py --versus-only --rounds 5    # only Gatys against the plain loop,
                                                                     # merged into the committed full results
+    python benchmarks/style_transfer.py --speed-only --rounds 3     # only the one-call methods' s / image,
+                                                                    # written into the committed full results
 
 * **Quality**: each row is ``python run.py task=style_transfer model=… style=… stage=test`` (or a training
   run's own test) into outputs/bench/style_transfer/[quick/]…, read from its ``metrics.json``: the task's
