@@ -34,6 +34,7 @@ class PortraitSegmentationModule(ImagingModule):
             (test-time augmentation; twice the inference cost).
         threshold: p̃ ≥ threshold is the person (the lecture's J at 0.5).
         blur_sigma: portrait mode's background blur, a fraction of the photo's long side.
+        channels_last: the net's weights and inputs in channels-last memory format (see :meth:`_net`).
     """
 
     metric_names = ("iou", "boundary_f")
@@ -49,13 +50,16 @@ class PortraitSegmentationModule(ImagingModule):
         flip_average: bool = False,
         threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5,
         blur_sigma: Annotated[float, Field(gt=0, le=0.2)] = 0.015,
+        channels_last: bool = False,
         task_name: str = "portrait_segmentation",
         nan_policy: str = "stop",
     ) -> None:
         self.threshold = threshold  # before the base class builds dataset_metrics()
         super().__init__(net, loss, optimizer, scheduler, task_name, nan_policy)
         self.image_size, self.inference_size, self.blur_sigma = image_size, inference_size, blur_sigma
-        self.flip_average = flip_average
+        self.flip_average, self.channels_last = flip_average, channels_last
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
         size = self.image_size
@@ -81,21 +85,28 @@ class PortraitSegmentationModule(ImagingModule):
         side of ``inference_size`` (bilinear, antialiased when shrinking), averaged with the mirror image's
         when ``flip_average``."""
         if self.training:
-            return self.net(inputs)
+            return self._net(inputs)
         if self.flip_average:
             return (self._infer(inputs) + self._infer(inputs.flip(-1)).flip(-1)) / 2
         return self._infer(inputs)
 
+    def _net(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The net, on channels-last inputs when ``channels_last`` (oneDNN's preferred layout: a training step
+        of PSPNet-MobileNetV2 on one core 978 -> 844 ms in bf16, 1014 -> 885 ms in fp32)."""
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return self.net(inputs)
+
     def _infer(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.inference_size is None:
-            return self.net(inputs)
+            return self._net(inputs)
         height, width = inputs.shape[-2:]
         scale = self.inference_size / min(height, width)
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         if size == (height, width):
-            return self.net(inputs)
+            return self._net(inputs)
         resized = F.interpolate(inputs, size=size, mode="bilinear", antialias=scale < 1, align_corners=False)
-        return F.interpolate(self.net(resized), size=(height, width), mode="bilinear", align_corners=False)
+        return F.interpolate(self._net(resized), size=(height, width), mode="bilinear", align_corners=False)
 
     def metric_fn(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         return segmentation_metrics(torch.sigmoid(pred), target, self.threshold)
