@@ -38,6 +38,7 @@ class ImagingModule(LightningModule):
     """
 
     metric_names: tuple[str, ...] = ()
+    channels_last = False  # see set_channels_last
 
     def __init__(
         self,
@@ -116,8 +117,22 @@ class ImagingModule(LightningModule):
         return {"": pred}
 
     # -- the loop --------------------------------------------------------------------------------------
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def set_channels_last(self, enabled: bool) -> None:
+        """Run the net's weights and inputs in channels-last memory format (:meth:`run_net`), oneDNN's
+        preferred layout on CPU: training steps on one core of ESPCN 23.9 -> 20.9 ms and of PSPNet-MobileNetV2
+        978 -> 844 ms (bf16; fp32 alike)."""
+        self.channels_last = enabled
+        if enabled:
+            self.net.to(memory_format=torch.channels_last)
+
+    def run_net(self, inputs: torch.Tensor) -> Any:
+        """``self.net(inputs)``, the inputs channels-last when :meth:`set_channels_last` asked for it."""
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         return self.net(inputs)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.run_net(inputs)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         inputs, target = self.inputs_and_target(batch)

@@ -79,8 +79,7 @@ class StyleTransferModule(ImagingModule):
         self.measure.set_style(style_image)
         if loss is not None:
             loss.set_style(style_image)
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
+        self.set_channels_last(channels_last)
         self._last_prediction: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
@@ -93,9 +92,7 @@ class StyleTransferModule(ImagingModule):
         return batch["content"], batch["content"]  # the content is the content loss's reference
 
     def forward(self, content: torch.Tensor) -> torch.Tensor:
-        inputs = (
-            content.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else content
-        )
+        inputs = content.contiguous(memory_format=torch.channels_last) if self.channels_last else content
         pred = self.net(inputs, self.style_image) if self.takes_style else self.net(inputs)
         self._last_prediction = (content, pred)  # the image callback shows it without running Gatys again
         return pred
@@ -110,7 +107,7 @@ class StyleTransferModule(ImagingModule):
             terms = self.net.training_losses(content, batch["style"])
             loss, parts = terms["total"], {"content": terms["content"], "style": terms["style"]}
         else:  # Johnson et al.: α L_content + β L_style + γ L_tv against the run's (fixed) style
-            loss = self.loss(self.net(content), content)
+            loss = self.loss(self.run_net(content), content)
             parts = self.loss.last_parts
         if not torch.isfinite(loss):
             return self._non_finite_loss(loss)

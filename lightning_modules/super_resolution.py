@@ -29,7 +29,8 @@ class SuperResolutionModule(ImagingModule):
     ``stage=predict`` upscales an input larger than ``predict_tile`` LR pixels (either side; null: never)
     tile by tile (:func:`operators.tiling.tiled_apply`) with ``predict_overlap`` LR pixels of context (null:
     the net's receptive-field radius + 2), so memory is bounded by a tile and the output is the same as
-    whole-image processing."""
+    whole-image processing. ``channels_last``: the net in channels-last memory format
+    (:meth:`~lightning_modules.base.ImagingModule.set_channels_last`)."""
 
     metric_names = ("psnr_y", "ssim_y", "psnr_rgb")
 
@@ -46,6 +47,7 @@ class SuperResolutionModule(ImagingModule):
         nan_policy: str = "stop",
         predict_tile: int | None = 512,
         predict_overlap: int | None = None,
+        channels_last: bool = False,
     ) -> None:
         if jpeg_quality is not None:  # a plain tuple: checkpoints keep plain values (not Hydra's ListConfig)
             low, high = (int(q) for q in jpeg_quality)
@@ -62,6 +64,7 @@ class SuperResolutionModule(ImagingModule):
         self.scale = scale
         self.bicubic = BicubicUpsampler(scale)
         self.predict_tile, self.predict_overlap = predict_tile, predict_overlap
+        self.set_channels_last(channels_last)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
         return {"target": torch.rand(batch_size, 3, 12 * self.scale, 12 * self.scale)}
