@@ -143,13 +143,23 @@ def photo(name: str, size: int) -> Tensor:
     return square(image)[None].contiguous()
 
 
+def as_configured(module: nn.Module, cfg: Any) -> nn.Module:
+    """``module`` as its config runs it: under bf16 autocast when its precision is bf16."""
+    return Bf16Autocast(module) if str(cfg.trainer.get("precision")).startswith("bf16") else module
+
+
 def as_run(run_dir: Path) -> tuple[nn.Module, int, Tensor]:
     """A run's module as its config runs it (its tested weights; bf16 autocast when its precision is bf16),
     its net's trainable parameters and its style image."""
     module, cfg = load_run(run_dir)
     params = sum(p.numel() for p in module.net.parameters() if p.requires_grad)
-    bf16 = str(cfg.trainer.get("precision")).startswith("bf16")
-    return (Bf16Autocast(module) if bf16 else module), params, module.style_image
+    return as_configured(module, cfg), params, module.style_image
+
+
+def set_speed(row: dict[str, Any], seconds: list[float]) -> None:
+    """``row``'s seconds per image (the mean of its photos' medians) and images per second."""
+    row["seconds_per_image"] = round(sum(seconds) / len(seconds), 4)
+    row["images_per_second"] = round(1 / row["seconds_per_image"], 3)
 
 
 def recording(outputs: dict[str, Tensor], method: str, module: nn.Module, x: Tensor) -> Callable[[], None]:
@@ -299,9 +309,8 @@ def speed_module(run: Run, run_dir: Path, workdir: str) -> tuple[nn.Module, str]
         return module, "its run's"
     cfg = compose_run_config([*run.overrides, f"style={run.style}"], Path(workdir))
     module = build_module(cfg, None).eval()
-    bf16 = str(cfg.trainer.get("precision")).startswith("bf16")
     trainable = any(p.requires_grad for p in module.net.parameters())
-    return (Bf16Autocast(module) if bf16 else module), "initial" if trainable else "none to train"
+    return as_configured(module, cfg), "initial" if trainable else "none to train"
 
 
 def speed_only(rounds: int, threads: int) -> None:
@@ -334,8 +343,7 @@ def speed_only(rounds: int, threads: int) -> None:
     for row in rows:
         timed = seconds.get((row["method"], row.get("style")))
         if timed:
-            row["seconds_per_image"] = round(sum(timed) / len(timed), 4)
-            row["images_per_second"] = round(1 / row["seconds_per_image"], 3)
+            set_speed(row, timed)
             row["speed_weights"] = weights[row["method"]]
     loads["speed_end"] = load()
     base = previous["command"].split("; ")[0]
@@ -653,8 +661,7 @@ def main() -> None:
         for row in rows:
             key = (row["method"], row["style"])
             if key in seconds:
-                row["seconds_per_image"] = round(sum(seconds[key]) / len(seconds[key]), 4)
-                row["images_per_second"] = round(1 / row["seconds_per_image"], 3)
+                set_speed(row, seconds[key])
                 row["params"] = params[row["method"]]
                 row["speed_size"] = size
 

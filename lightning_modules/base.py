@@ -125,11 +125,11 @@ class ImagingModule(LightningModule):
         if enabled:
             self.net.to(memory_format=torch.channels_last)
 
-    def run_net(self, inputs: torch.Tensor) -> Any:
-        """``self.net(inputs)``, the inputs channels-last when :meth:`set_channels_last` asked for it."""
+    def run_net(self, inputs: torch.Tensor, *args: Any) -> Any:
+        """``self.net(inputs, *args)``, ``inputs`` channels-last when :meth:`set_channels_last` asked."""
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        return self.net(inputs)
+        return self.net(inputs, *args)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.run_net(inputs)

@@ -92,8 +92,7 @@ class StyleTransferModule(ImagingModule):
         return batch["content"], batch["content"]  # the content is the content loss's reference
 
     def forward(self, content: torch.Tensor) -> torch.Tensor:
-        inputs = content.contiguous(memory_format=torch.channels_last) if self.channels_last else content
-        pred = self.net(inputs, self.style_image) if self.takes_style else self.net(inputs)
+        pred = self.run_net(content, self.style_image) if self.takes_style else self.run_net(content)
         self._last_prediction = (content, pred)  # the image callback shows it without running Gatys again
         return pred
 
