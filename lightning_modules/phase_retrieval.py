@@ -31,7 +31,9 @@ def log_magnitude(y: torch.Tensor) -> torch.Tensor:
 
 class PhaseRetrievalModule(ImagingModule):
     """``net(y) → x̂``; ``forward_model`` makes y from the batch's clean images (with noise, if configured);
-    ``image_size`` is the side of those images."""
+    ``image_size`` is the side of those images; ``channels_last``: the net's weights in channels-last
+    memory format, so its convolutions run in it
+    (:meth:`~lightning_modules.base.ImagingModule.set_channels_last`)."""
 
     metric_names = ("ssim_paper", "ssim_dr2", "ssim", "mse", "mae", "psnr")
 
@@ -45,10 +47,12 @@ class PhaseRetrievalModule(ImagingModule):
         task_name: str = "phase_retrieval",
         nan_policy: str = "stop",
         image_size: int = 32,
+        channels_last: bool = False,
     ) -> None:
         super().__init__(net, loss, optimizer, scheduler, task_name, nan_policy)
         self.forward_model = forward_model
         self.image_size = image_size
+        self.set_channels_last(channels_last)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, Any]:
         return {"target": torch.rand(batch_size, 1, self.image_size, self.image_size)}

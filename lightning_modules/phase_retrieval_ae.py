@@ -52,6 +52,7 @@ class PRDADAutoEncoderModule(PhaseRetrievalModule):
         code_weight: float = 1.0,
         mapping_image_weight: float = 0.0,
         image_size: int = 32,
+        channels_last: bool = False,
     ) -> None:
         if not isinstance(net, PRDADAutoEncoder):
             raise UserError(
@@ -59,7 +60,9 @@ class PRDADAutoEncoderModule(PhaseRetrievalModule):
             )
         if ae_epochs < 0 or mapping_epochs < 0:
             raise UserError(f"need ae_epochs, mapping_epochs >= 0, got {ae_epochs}, {mapping_epochs}")
-        super().__init__(net, forward_model, loss, optimizer, scheduler, task_name, nan_policy, image_size)
+        super().__init__(
+            net, forward_model, loss, optimizer, scheduler, task_name, nan_policy, image_size, channels_last
+        )
         self.net: PRDADAutoEncoder = net
         self._stage: str | None = None
 

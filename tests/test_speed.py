@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from torch import nn
 
 from framework.runner import build, run
 from tests.conftest import ROOT, task_names
@@ -46,6 +47,25 @@ def test_the_bare_loop_trains_the_task_module(task, make_cfg, single_thread):
     assert loop.ms_per_step() > 0.0
     after = [p for p in loop.module.parameters() if p.requires_grad]
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))  # the optimiser stepped
+
+
+@pytest.mark.parametrize("task", task_names())
+def test_channels_last_switch_keeps_the_function_and_runs_the_convolutions_in_it(
+    task, make_cfg, single_thread
+):
+    cfg = make_cfg(f"task={task}")
+    if "channels_last" not in cfg.module:
+        pytest.skip(f"{task} has no module.channels_last switch")
+    torch.manual_seed(0)
+    _, last, _, _ = build(make_cfg(f"task={task}", "module.channels_last=true"))
+    _, plain, _, _ = build(make_cfg(f"task={task}", "module.channels_last=false"))
+    plain.load_state_dict(last.state_dict())
+    convs = [m.weight for m in last.net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size > (1, 1)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    last.eval(), plain.eval()
+    inputs, _ = plain.inputs_and_target(plain.example_batch())
+    with torch.no_grad():
+        torch.testing.assert_close(last(inputs), plain(inputs), rtol=1e-4, atol=1e-5)
 
 
 def test_the_bare_loop_on_example_batches_has_the_data_batch_size(make_cfg, single_thread):
