@@ -390,7 +390,7 @@ def predict_rate(
 @dataclass
 class PredictConfig:
     """A configuration whose inference is timed: its name in the tables, the run folder whose config and
-    checkpoint it loads, module settings on top, and whether that run is a stand-in (:func:`stand_in`)."""
+    checkpoint it loads, module settings on top, and whether that run is a stand-in (:func:`timed_run`)."""
 
     name: str
     run_dir: Path
@@ -618,10 +618,16 @@ def markdown(
         "",
     ]
     if extra.get("predict_command"):
+        stand_ins = any(p.get("weights") == "stand-in" for p in extra["predict_path"].values())
         lines += [
-            f"Timed again with `{extra['predict_command']}` on {extra['predict_machine']}. Stand-in "
-            "weights: the configuration's run after a one-epoch fit on 8 photos, because its trained run "
-            "folder is not on this machine: the same net, settings and computation, so the same speed.",
+            f"Timed again with `{extra['predict_command']}` on {extra['predict_machine']}."
+            + (
+                " Stand-in weights: the configuration's run after a one-epoch fit on 8 photos, because its "
+                "trained run folder is not on this machine: the same net, settings and computation, so the "
+                "same speed."
+                if stand_ins
+                else ""
+            ),
             "",
         ]
     table = []
