@@ -5,6 +5,9 @@ bar are all in it; validation is not) and ``perf/startup_s`` (from launch to the
 Launch is ``$IMAGING_LAB_LAUNCHED_AT`` (Unix time, set by ``run.py`` on its first line unless the caller set
 it earlier, e.g. a benchmark that also counts the interpreter's start). Both are logged once per epoch,
 cost nothing per step beyond two clock reads, and land in ``metrics.json`` and every logger.
+
+It also keeps the fit's clock in every checkpoint (``fit_seconds``: all earlier parts of a resumed fit plus
+this one), so a fit resumed after a hard kill, which wrote no ``metrics.json``, still reports its whole time.
 """
 
 from __future__ import annotations
@@ -27,7 +30,21 @@ class StepTimer(Callback):
         self.skip = skip
         self.startup_s: float | None = None
         self._launched: float | None = None
+        self._earlier_fit_s = 0.0  # the fit time of the parts before the checkpoint this fit resumed from
+        self._fit_started: float | None = None
         self._reset()
+
+    def fit_seconds(self) -> float | None:
+        """Seconds of fitting so far, earlier parts included (None before this process's fit started)."""
+        if self._fit_started is None:
+            return None
+        return self._earlier_fit_s + time.perf_counter() - self._fit_started
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"fit_seconds": self.fit_seconds() or self._earlier_fit_s}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._earlier_fit_s = float(state_dict.get("fit_seconds", 0.0))
 
     def _reset(self) -> None:
         self._last_end: float | None = None
@@ -37,6 +54,7 @@ class StepTimer(Callback):
         self._reset()
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._fit_started = time.perf_counter()
         launched = os.environ.pop(LAUNCH_VARIABLE, None)  # the process's first fit (not a multirun's next)
         self._launched = float(launched) if launched else None
 

@@ -25,6 +25,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from callbacks.preemption import PreemptionCheckpoint
+from callbacks.step_timer import StepTimer
 from framework.checkpoint_io import check_checkpoint_file, load_net_weights
 from framework.errors import UserError
 from framework.export import use_onnx_runtime
@@ -224,7 +225,8 @@ def run(cfg: DictConfig) -> float | None:
                 if trainer.state.status != TrainerStatus.INTERRUPTED:
                     raise
                 interrupted = True  # the preemption callback saved last.ckpt
-            fit_seconds = time.perf_counter() - started
+            clock = next((c for c in callbacks if isinstance(c, StepTimer)), None)
+            fit_seconds = (clock and clock.fit_seconds()) or time.perf_counter() - started
             metrics.update(scalar_metrics(trainer.callback_metrics))
             ckpt_path = checkpoint_paths(callbacks).get("best") or None
         else:
