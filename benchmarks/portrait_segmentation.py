@@ -62,6 +62,7 @@ from harness import (
     machine,
     markdown_table,
     precision_variants,
+    previous_results,
     read_test_metrics,
     reusable,
     run_config,
@@ -676,37 +677,37 @@ def markdown(
 STAND_IN = ["data.train_size=8", "data.val_size=4", "trainer.max_epochs=1", "callbacks.image_logger=null"]
 
 
-def timed_run(run: Run, bench_dir: Path) -> PredictConfig:
-    """``run``'s folder when it finished here; otherwise a stand-in: the same experiment fitted for one epoch
-    on 8 photos into ``<bench_dir>/stand_in/<run>`` (same net and settings, so the same computation)."""
+def timed_run(name: str, bench_dir: Path, **settings: Any) -> PredictConfig:
+    """The configuration ``name`` ("<run>" or "<run> @<size>[ + flip]") with module ``settings``, on the
+    run's folder when it finished here; otherwise on a stand-in: the same experiment fitted for one epoch on
+    8 photos into ``<bench_dir>/stand_in/<run>`` (same net and settings, so the same computation)."""
+    run = next(r for r in RUNS if r.name == name.split(" @")[0])
     run_dir = bench_dir / run.name
     if reusable(run_dir, True):
-        return PredictConfig(run.name, run_dir)
+        return PredictConfig(name, run_dir, settings)
     stand_in_dir = bench_dir / "stand_in" / run.name
     say(f"{run.name}: no finished run here, timing a stand-in ({stand_in_dir})")
     run_experiment([f"experiment={run.experiment}", *run.overrides, *STAND_IN], stand_in_dir, True)
-    return PredictConfig(run.name, stand_in_dir, stand_in=True)
+    return PredictConfig(name, stand_in_dir, settings, stand_in=True)
 
 
 def speed_only(threads: int, rounds: int, predict_rounds: int) -> None:
     """Only the predict path (both runtimes) and the inference on one EG1800 photo of the committed
     configurations, timed again and written into the committed full results (quality rows, net timings and
     figures stay as they were measured)."""
-    path = RESULTS / "portrait_segmentation.json"
-    if not path.is_file():
+    previous = previous_results("portrait_segmentation")
+    if previous.get("mode") != "full":
         raise SystemExit("--speed-only updates full results: run `--full` once first")
-    previous = json.loads(path.read_text())
     bench_dir = ROOT / "outputs" / "bench" / "portrait_segmentation"
     rows = previous["rows"]
     tuned = previous["predict_path"]["best"]["run"]  # "<run> @<size>[ + flip]", chosen on validation
     row = next(r for r in rows if r["method"] == tuned)
-    by_name = {run.name: run for run in RUNS}
     configs = {
-        "best": timed_run(by_name[tuned.split(" @")[0]], bench_dir),
-        "default_light": timed_run(by_name[previous["predict_path"]["default_light"]["run"]], bench_dir),
+        "best": timed_run(
+            tuned, bench_dir, inference_size=row["inference_size"], flip_average=row["flip_average"]
+        ),
+        "default_light": timed_run(previous["predict_path"]["default_light"]["run"], bench_dir),
     }
-    configs["best"].name = tuned
-    configs["best"].settings = {"inference_size": row["inference_size"], "flip_average": row["flip_average"]}
     extra: dict[str, Any] = {
         "mode": "full",
         "quality_machine": previous.get("quality_machine", previous["machine"]),
