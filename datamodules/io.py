@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import struct
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,6 +270,34 @@ def load_image_uint8(path: str | Path, mode: str = "RGB", max_pixels: int | None
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+class DecodedCache:
+    """Decoded images kept in memory, the first ones up to ``max_mb`` (later ones are made every time): a
+    loader that visits the same photos every epoch decodes each once. Kept, never evicted: under a shuffled
+    order an evicting cache would mostly miss. Per process: each DataLoader worker fills its own
+    (``persistent_workers`` keeps them from one epoch to the next). What it returns is shared: do not
+    modify it in place."""
+
+    def __init__(self, max_mb: float) -> None:
+        self.max_bytes = int(max_mb * 2**20)
+        self.bytes = 0
+        self._kept: dict[Hashable, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, key: Hashable, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The tensor kept under ``key``, else ``make()`` (kept while the budget lasts)."""
+        kept = self._kept.get(key)
+        if kept is not None:
+            return kept
+        made = make()
+        size = made.numel() * made.element_size()
+        if self.bytes + size <= self.max_bytes:
+            self._kept[key] = made
+            self.bytes += size
+        return made
 
 
 def load_mask(path: str | Path, max_pixels: int | None = None) -> torch.Tensor:

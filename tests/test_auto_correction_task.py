@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import datamodules.auto_correction as auto_correction_data
 from algorithms.auto_correction import gray_world
 from datamodules.auto_correction import AutoCorrectionDataModule, split_of
 from datamodules.io import load_image, save_image
@@ -113,6 +114,31 @@ def test_training_items_are_fresh_draws_under_their_seed(tmp_path):
         expected = train_set.degradation.apply(levels[None], train_set.degradation.sample_params(1))[0]
     assert torch.equal(one["target"], levels.float() / 255) and one["target"].is_contiguous()
     assert torch.equal(one["input"], expected)
+
+
+def test_cached_photos_give_the_same_items_and_are_decoded_once(tmp_path, monkeypatch):
+    photos = _photos(tmp_path / "photos", 20)
+    cached, uncached = _datamodule(photos), _datamodule(photos, cache_mb=0)
+    for dm in (cached, uncached):
+        dm.setup("fit")
+    decoded: list[str] = []
+    load = auto_correction_data.load_image_uint8
+    monkeypatch.setattr(
+        auto_correction_data, "load_image_uint8", lambda path, *a: decoded.append(path.name) or load(path, *a)
+    )
+    for epoch in range(2):
+        for i in range(len(cached.train_set)):
+            with seeded_torch(100 * epoch + i):
+                one = cached.train_set[i]
+            with seeded_torch(100 * epoch + i):
+                other = uncached.train_set[i]
+            assert torch.equal(one["input"], other["input"]) and torch.equal(one["target"], other["target"])
+        for i in range(len(cached.val_set)):
+            assert torch.equal(cached.val_set[i]["input"], uncached.val_set[i]["input"])
+    photos_seen = len(cached.train_set)
+    assert len(decoded) == photos_seen * 3  # cached: the first epoch only; uncached: both epochs
+    assert len(cached.cache) == photos_seen + len(cached.val_set)
+    assert uncached.cache is None
 
 
 @pytest.mark.shared("data/autocorrect/fivek_pairs")

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from callbacks.prediction_writer import PredictionWriter
-from datamodules.io import load_image, load_image_uint8, save_image
+from datamodules.io import DecodedCache, load_image, load_image_uint8, save_image
 
 
 @pytest.fixture
@@ -80,3 +80,21 @@ def test_a_failed_background_write_is_raised(photo, tmp_path):
             prediction["name"] = [f"p{batch}"]
             writer.write_on_batch_end(None, None, prediction, None, None, batch)  # type: ignore[arg-type]
         writer.on_predict_end(None, None)  # type: ignore[arg-type]
+
+
+def test_the_decoded_cache_keeps_images_while_its_budget_lasts():
+    cache = DecodedCache(max_mb=2 * 3 * 64 * 64 / 2**20)  # room for two 3×64×64 uint8 images
+    made: list[int] = []
+
+    def make(i: int) -> torch.Tensor:
+        made.append(i)
+        return torch.full((3, 64, 64), i, dtype=torch.uint8)
+
+    for _ in range(2):  # two epochs over three images
+        got = [cache.get(i, lambda i=i: make(i)) for i in range(3)]
+        assert [int(image[0, 0, 0]) for image in got] == [0, 1, 2]
+    assert made == [0, 1, 2, 2]  # the first two kept, the third made again in the second epoch
+    assert len(cache) == 2 and cache.bytes == 2 * 3 * 64 * 64
+    nothing_kept = DecodedCache(max_mb=0)
+    nothing_kept.get("x", lambda: make(9))
+    assert len(nothing_kept) == 0 and made[-1] == 9
