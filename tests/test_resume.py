@@ -103,6 +103,16 @@ def test_killed_and_resumed_fit_matches_uninterrupted(uninterrupted, tmp_path, s
         torch.testing.assert_close(final[name], tensor, rtol=0, atol=1e-6, msg=name)
 
 
+def test_last_ckpt_is_the_last_epoch_when_the_metric_stops_improving(tmp_path):
+    """Lightning 2.6 writes last.ckpt only beside a new best; callbacks/model_checkpoint.py writes it every
+    epoch. Monitoring ``epoch`` with mode min keeps epoch 0 the best."""
+    result = fit(tmp_path, "monitor.metric=epoch", "monitor.mode=min", "callbacks.early_stopping=null")
+    best = torch.load(result["checkpoints"]["best"], map_location="cpu", weights_only=True)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (best["epoch"], best["global_step"]) == (0, STEPS_PER_EPOCH)
+    assert (last["epoch"], last["global_step"]) == (2, 3 * STEPS_PER_EPOCH)
+
+
 class RandomCrops(Dataset):
     """Each item draws from torch's global generator, as a random-crop data set does."""
 
