@@ -167,6 +167,34 @@ def test_a_classical_baseline_tests_with_no_checkpoint(make_cfg, tmp_path):
     assert metrics["test/fivek_pairs/psnr"] == pytest.approx(float(torch.cat(expected).mean()), abs=1e-3)
 
 
+@pytest.mark.shared("data/autocorrect/fivek_dpe_examples", "data/autocorrect/fivek_pairs")
+def test_expert_finetuning_holds_out_the_pairs_it_is_tested_on(make_cfg, tmp_path):
+    """experiment=autocorrect_expert_finetune: starts from a synthetic-trained net, fits 12 DPE example
+    pairs, chooses on 4 others and tests on the 9 fivek_pairs, none of which it saw."""
+    base = tmp_path / "base"
+    run(make_cfg("task=auto_correction", "model=curves", output_dir=base))
+    synthetic_best = json.loads((base / "metrics.json").read_text())["checkpoints"]["best"]
+    tuned = tmp_path / "tuned"
+    cfg = make_cfg(
+        "experiment=autocorrect_expert_finetune",
+        "model=curves",
+        f"init_weights={synthetic_best}",
+        "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",
+        "trainer.precision=32-true",
+        tiny=False,
+        output_dir=tuned,
+    )
+    run(cfg)
+    result = json.loads((tuned / "metrics.json").read_text())
+    assert result["n_test"] == 9 and result["metrics"]["test/fivek_pairs/psnr"] > 15
+    split = json.loads(Path(cfg.data.train[0].split_file).read_text())
+    dpe = {p.stem for p in (SHARED_DATA / "autocorrect" / "fivek_dpe_examples" / "input").glob("*.png")}
+    pairs = {p.stem for p in (FIVEK / "input").glob("*.png")}
+    assert (len(split["train"]), len(split["val"])) == (12, 4) and not set(split["train"]) & set(split["val"])
+    assert set(split["train"]) | set(split["val"]) == dpe and not dpe & pairs
+
+
 def _sideways_phone_photo(folder: Path) -> None:
     """``p00.png`` 160 × 90 and ``phone.jpg``: the same pixels stored sideways with EXIF orientation 6, so
     shown turned 90° clockwise, 90 wide and 160 high."""
