@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +59,13 @@ def _builds_objects(value: Any) -> bool:
 
 
 def _type_name(annotation: Any) -> str:
+    """What a user reads: ``int`` for ``PositiveInt`` (``Annotated[int, Gt(0)]``), ``float | None`` for an
+    optional bounded float; the bound itself is reported by its own message."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in typing.get_args(annotation))
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("collections.abc.", "")

@@ -110,6 +110,7 @@ def test_wrong_model_fails_at_once_with_one_line():
         ("data.batch_size=abc", r"^data.batch_size='abc' has the wrong type: expected int$"),
         ("+trainer.max_epoch=3", r"did you mean trainer.max_epochs"),
         ("data.image_size=0", r"^data.image_size=0 is impossible: it must be > 0$"),  # PositiveInt
+        ("data.image_size=abc", r"^data.image_size='abc' has the wrong type: expected int$"),  # its base type
         ("module.optimizer.lr=-1", r"^module.optimizer: Invalid learning rate: -1"),  # torch's own check
         ("model.levels=0", r"^model: need levels >= 1"),  # the net's constructor, when it is built
     ],
