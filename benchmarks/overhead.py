@@ -9,8 +9,8 @@ loop written here, in interleaved rounds; the overhead is the ratio of their med
 run.py side: `perf/train_step_ms` of `callbacks/step_timer.py` (batch end to batch end, so the loader,
 logging and progress bar are in it; each epoch's first steps and validation are not) and `perf/startup_s`
 (the benchmark's launch of the process to the first training batch, data present). A task whose loader
-keeps the photos it decoded (auto-correction) is timed in its second epoch over the same photos, the steady
-state of a fit.
+keeps the files it decoded (``data.cache_mb``: auto-correction, portrait segmentation) is timed in its
+second epoch over the same files, the steady state of a fit.
 Bare side: ``harness.loops.BareLoop``: the batches of the same DataModule collected once (tensors, on the
 device), the same module's ``training_step``, optimiser and precision, ``zero_grad / backward / step``,
 timed the same way.
@@ -63,7 +63,7 @@ STEPS = {  # timed steps per run (after SKIP warm-up steps): ~10 s of steps on 2
 GOAL_RATIO, GOAL_STARTUP_S = 1.05, 5.0
 # Tasks whose loader keeps what it decodes (data.cache_mb): timed in a second epoch over the same photos, as
 # every epoch of a fit after its first.
-WARM = ("auto_correction",)
+WARM = ("auto_correction", "portrait_segmentation")
 
 
 def overrides(task: str, steps: int, accelerator: str, extra: Sequence[str] = ()) -> list[str]:

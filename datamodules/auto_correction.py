@@ -39,6 +39,7 @@ from torchvision.transforms.v2 import functional as TF
 from datamodules.base import ImageDataModule, ImageFileDataset
 from datamodules.folders import PairedImageFolder
 from datamodules.io import (
+    CacheMB,
     DataError,
     DecodedCache,
     check_image_size,
@@ -198,7 +199,7 @@ class AutoCorrectionDataModule(ImageDataModule):
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
-        cache_mb: Annotated[float, Field(ge=0.0)] = 1024.0,
+        cache_mb: CacheMB = 1024.0,
         augmentation: nn.Module | None = None,
         predict_input: str | None = None,
     ) -> None:

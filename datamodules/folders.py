@@ -28,10 +28,12 @@ from torchvision import tv_tensors
 
 from datamodules.io import (
     DataError,
+    DecodedCache,
     ImageInfo,
     check_image_size,
     list_images,
     load_image,
+    load_image_uint8,
     load_mask,
     note_conversions,
     read_info,
@@ -87,6 +89,25 @@ def pair_by_stem(
     return [(stem, firsts[stem], seconds[stem]) for stem in sorted(firsts)]
 
 
+def _decoded(
+    cache: DecodedCache | None, key: tuple[str, ...], make: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """``make()``, or what ``cache`` keeps under ``key`` (decoded once, then read from memory)."""
+    return make() if cache is None else cache.get(key, make)
+
+
+def _image(path: Path, mode: str, max_pixels: int | None, cache: DecodedCache | None) -> tv_tensors.Image:
+    """:func:`~datamodules.io.load_image`'s float image of ``path``; a cache keeps its 8-bit levels."""
+    levels = _decoded(cache, ("image", str(path), mode), lambda: load_image_uint8(path, mode, max_pixels))
+    return tv_tensors.Image(levels.float().div_(255.0))
+
+
+def _compact(mask: torch.Tensor) -> torch.Tensor:
+    """A mask in the smallest type that holds it (uint8 for class indices below 256): what a cache keeps."""
+    small = mask.numel() and int(mask.min()) >= 0 and int(mask.max()) < 256
+    return mask.to(torch.uint8) if small else mask
+
+
 def _size(info: ImageInfo) -> str:
     return f"{info.width}×{info.height}"
 
@@ -134,6 +155,8 @@ class ImageMaskFolder(Dataset):
         num_classes: masks must hold values below it (or ``ignore_index``); checked as each mask is read.
         binary: masks become 0 / 1 (any non-zero value is 1), e.g. for 0 / 255 PNG masks.
         transform: a v2 transform of the item dict (joint: image and mask move together).
+        cache: keeps the decoded 8-bit images and masks (:class:`~datamodules.io.DecodedCache`), so a split
+            read every epoch decodes each file once; the items are the same with or without it.
     """
 
     def __init__(
@@ -147,6 +170,7 @@ class ImageMaskFolder(Dataset):
         binary: bool = False,
         transform: Transform | None = None,
         max_pixels: int | None = None,
+        cache: DecodedCache | None = None,
     ) -> None:
         self.pairs = pair_by_stem(image_dir, mask_dir, "image", "mask", mask_suffix)
         infos = []
@@ -166,7 +190,7 @@ class ImageMaskFolder(Dataset):
             infos.append(image)
         note_conversions(infos, mode)
         self.mode, self.num_classes, self.ignore_index = mode, num_classes, ignore_index
-        self.binary, self.transform, self.max_pixels = binary, transform, max_pixels
+        self.binary, self.transform, self.max_pixels, self.cache = binary, transform, max_pixels, cache
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -189,9 +213,11 @@ class ImageMaskFolder(Dataset):
 
     def __getitem__(self, index: int) -> Item:
         stem, image_path, mask_path = self.pairs[index]
+        key = ("mask", str(mask_path), str(self.binary))
+        mask = _decoded(self.cache, key, lambda: _compact(self._mask(mask_path)))
         item: Item = {
-            "input": tv_tensors.Image(load_image(image_path, self.mode, self.max_pixels)),
-            "target": tv_tensors.Mask(self._mask(mask_path)),
+            "input": _image(image_path, self.mode, self.max_pixels, self.cache),
+            "target": tv_tensors.Mask(mask.to(torch.int64, copy=True)),
             "name": stem,
         }
         return self.transform(item) if self.transform is not None else item
@@ -202,7 +228,8 @@ class PairedImageFolder(Dataset):
     (e.g. degraded photos and their corrected versions).
 
     A target must be ``scale`` times its input's size (1: the same size). A v2 ``transform`` moves both
-    together; random crops need ``scale=1``.
+    together; random crops need ``scale=1``. ``cache`` keeps the decoded 8-bit photos, as
+    :class:`ImageMaskFolder`'s.
     """
 
     def __init__(
@@ -215,6 +242,7 @@ class PairedImageFolder(Dataset):
         scale: int = 1,
         transform: Transform | None = None,
         max_pixels: int | None = None,
+        cache: DecodedCache | None = None,
     ) -> None:
         self.pairs = pair_by_stem(input_dir, target_dir, "input", "target", target_suffix)
         self.mode, self.target_mode = mode, target_mode or mode
@@ -233,7 +261,7 @@ class PairedImageFolder(Dataset):
             targets.append(wanted)
         note_conversions(inputs, self.mode)
         note_conversions(targets, self.target_mode)
-        self.transform, self.max_pixels = transform, max_pixels
+        self.transform, self.max_pixels, self.cache = transform, max_pixels, cache
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -241,8 +269,8 @@ class PairedImageFolder(Dataset):
     def __getitem__(self, index: int) -> Item:
         stem, input_path, target_path = self.pairs[index]
         item: Item = {
-            "input": tv_tensors.Image(load_image(input_path, self.mode, self.max_pixels)),
-            "target": tv_tensors.Image(load_image(target_path, self.target_mode, self.max_pixels)),
+            "input": _image(input_path, self.mode, self.max_pixels, self.cache),
+            "target": _image(target_path, self.target_mode, self.max_pixels, self.cache),
             "name": stem,
         }
         return self.transform(item) if self.transform is not None else item

@@ -19,10 +19,12 @@ import struct
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
 from PIL import ExifTags, Image, TiffImagePlugin, UnidentifiedImageError
+from pydantic import Field
 
 from framework.errors import UserError
 
@@ -270,6 +272,9 @@ def load_image_uint8(path: str | Path, mode: str = "RGB", max_pixels: int | None
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+CacheMB = Annotated[float, Field(ge=0.0)]  # a DataModule's ``cache_mb``: 0 keeps nothing
 
 
 class DecodedCache:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
-from datamodules.io import read_info
+from datamodules.io import CacheMB, read_info
 from datamodules.pairs import FolderSpec, ImageMaskDataModule, Transform
 
 
@@ -62,6 +62,7 @@ class SegmentationDataModule(ImageMaskDataModule):
         augmentation: nn.Module | None = None,
         predict_input: str | None = None,
         dataset: str = "",
+        cache_mb: CacheMB = 1024.0,
     ) -> None:
         super().__init__(
             train,
@@ -77,6 +78,7 @@ class SegmentationDataModule(ImageMaskDataModule):
             num_workers,
             augmentation,
             predict_input,
+            cache_mb,
         )
         self.dataset_label = dataset or None
 

@@ -102,3 +102,43 @@ def test_bad_specs_and_pairs_fail_in_one_line(folder, tmp_path):
     (Path(folder["masks"]) / "003.png").unlink()
     with pytest.raises(DataError, match=r"image '.*003.png' has no mask"):
         ImageMaskDataModule(train=[folder], val=[folder], test=[folder]).setup("fit")
+
+
+def test_cached_pairs_give_the_same_items_decode_once_and_keep_no_test_set(folder, monkeypatch):
+    import datamodules.folders as folders
+
+    def make(cache_mb: float) -> ImageMaskDataModule:
+        dm = ImageMaskDataModule(
+            train=[{**folder, "split": "train"}],
+            val=[{**folder, "split": "val"}],
+            test=[{**folder, "split": "test"}],
+            train_transform=v2.RandomResizedCrop((16, 16), antialias=True),
+            cache_mb=cache_mb,
+        )
+        dm.setup()
+        return dm
+
+    cached, uncached = make(1024), make(0)
+    decoded: list[str] = []
+    load_image, load_mask = folders.load_image_uint8, folders.load_mask
+    monkeypatch.setattr(
+        folders, "load_image_uint8", lambda path, *a: decoded.append(path.name) or load_image(path, *a)
+    )
+    monkeypatch.setattr(
+        folders, "load_mask", lambda path, *a: decoded.append(path.name) or load_mask(path, *a)
+    )
+    for epoch in range(2):
+        for split in ("train_set", "val_set", "test_set"):
+            for i in range(len(getattr(cached, split))):
+                torch.manual_seed(10 * epoch + i)
+                one = getattr(cached, split)[i]
+                torch.manual_seed(10 * epoch + i)
+                other = getattr(uncached, split)[i]
+                assert torch.equal(one["input"], other["input"]) and torch.equal(
+                    one["target"], other["target"]
+                )
+                assert one["input"].dtype == torch.float32 and one["target"].dtype == torch.int64
+    # uncached: 10 pairs × 2 files × 2 epochs; cached: train + val once (8 pairs), the 2 test pairs each epoch
+    assert len(decoded) == 40 + 2 * 8 + 2 * 2 * 2
+    assert len(cached.cache) == 2 * 8 and uncached.cache is None
+    assert cached.cache.bytes == 8 * (3 + 1) * 20 * 30  # 8-bit images and masks
