@@ -8,7 +8,10 @@ which other folders are listed, nor on the machine.
 
 * train: a random resized crop (``min_scale``–100 % of the area, aspect 3:4–4:3) to ``crop_size²``, a random
   horizontal flip, and a fresh degradation, all drawn under the item's own seed (the resumable loader of
-  :class:`~datamodules.base.ImageDataModule` gives every item one), so a resumed fit sees the same items;
+  :class:`~datamodules.base.ImageDataModule` gives every item one), so a resumed fit sees the same items.
+  The loader draws the degradation's parameters; the DataModule applies them to the batch on the device
+  (:meth:`AutoCorrectionDataModule.device_batch`, as Real-ESRGAN synthesises its degradations), so the
+  loader's work per photo is a crop (a GPU is not starved by it) and the pixels are the same as per item;
 * val / test: the photo resized (short side ``eval_size``) and centre-cropped to ``eval_size²``, degraded
   under a seed made from ``seed`` and the photo's path: the same pairs in every run and every DataModule.
 
@@ -81,7 +84,9 @@ def item_seed(seed: int, path: Path) -> int:
 
 
 class SyntheticPairs(Dataset):
-    """Good photos → ``{"input": degraded photo, "target": photo, "name": stem}``, (3, S, S) floats.
+    """Good photos → ``{"input": degraded photo, "target": photo, "name": stem}``, (3, S, S) floats; training
+    items are ``{"target": the 8-bit crop, "degradation": its parameters (7,), "name"}``, made into that pair
+    on the device by :func:`synthesise`.
 
     Args:
         files: the good photos.
@@ -143,8 +148,20 @@ class SyntheticPairs(Dataset):
                 levels = levels.flip(-1)
             levels = levels.contiguous()
         params = self.degradation_params(index)
-        degraded = self.degradation.apply(levels.unsqueeze(0), params)[0]  # per-level tables: fast
-        return {"input": degraded, "target": levels.float().div_(255.0), "name": path.stem}
+        if self.train:  # degraded on the device, as a batch
+            return {"target": levels, "degradation": params.as_tensor()[0], "name": path.stem}
+        pair = synthesise({"target": levels[None], "degradation": params.as_tensor()}, self.degradation)
+        return {"input": pair["input"][0], "target": pair["target"][0], "name": path.stem}
+
+
+def synthesise(batch: dict[str, Any], degradation: RandomPhotoDegradation) -> dict[str, Any]:
+    """A batch of 8-bit photos ``target`` (B, 3, S, S) uint8 and their ``degradation`` parameters (B, 7)
+    → the training pairs ``input`` (the degraded photos) / ``target`` (the photos), floats in [0, 1]; the
+    degradation runs as per-level tables (exact for 8-bit photos)."""
+    levels, packed = batch["target"], batch["degradation"]
+    rest = {key: value for key, value in batch.items() if key not in ("target", "degradation")}
+    degraded = degradation.apply(levels, PhotoDegradationParams.from_tensor(packed))
+    return {**rest, "input": degraded, "target": levels.float().div_(255.0)}
 
 
 class NotedPhotos(ImageFileDataset):
@@ -270,3 +287,9 @@ class AutoCorrectionDataModule(ImageDataModule):
 
     def predict_dataset(self, path: str) -> Dataset:
         return NotedPhotos(path)
+
+    def device_batch(self, batch: Any, training: bool) -> Any:
+        """Training batches arrive as photos + degradation parameters: :func:`synthesise` them here."""
+        if isinstance(batch, dict) and "degradation" in batch:
+            batch = synthesise(batch, self.degradation)
+        return super().device_batch(batch, training)

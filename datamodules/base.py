@@ -293,9 +293,15 @@ class ImageDataModule(LightningDataModule):
         """The user's images for ``stage=predict``; subclasses resize / convert as their task needs."""
         return ImageFileDataset(path, mode="RGB", key="input")
 
-    # -- augmentation ----------------------------------------------------------------------------------
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        trainer = self.trainer
-        if self.augmentation is not None and trainer is not None and trainer.training:
+    # -- on the device: what a batch becomes before the step ----------------------------------------------
+    def device_batch(self, batch: Any, training: bool) -> Any:
+        """The batch the module steps on, made on the device from the loader's: the training augmentation
+        (``training`` only). A subclass whose items are finished on the device (auto-correction's
+        degradations) adds its part; a bare loop calls this too, so both step on the same batches."""
+        if training and self.augmentation is not None:
             return self.augmentation(batch)
         return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = self.trainer
+        return self.device_batch(batch, training=trainer is not None and trainer.training)

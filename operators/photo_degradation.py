@@ -208,6 +208,17 @@ class PhotoDegradationParams:
     def to(self, device: torch.device | str) -> PhotoDegradationParams:
         return PhotoDegradationParams(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
+    def as_tensor(self) -> Tensor:
+        """(B, 7): ``ev``, the three ``gains``, ``gamma``, ``contrast``, ``saturation`` (one tensor a loader
+        collates and moves to the device; :meth:`from_tensor` reads it back)."""
+        one = (self.ev, self.gamma, self.contrast, self.saturation)
+        return torch.cat([one[0][:, None], self.gains, *(v[:, None] for v in one[1:])], dim=1)
+
+    @staticmethod
+    def from_tensor(packed: Tensor) -> PhotoDegradationParams:
+        """The parameters :meth:`as_tensor` packed, (B, 7)."""
+        return PhotoDegradationParams(packed[:, 0], packed[:, 1:4], packed[:, 4], packed[:, 5], packed[:, 6])
+
 
 def degrade_photo(
     x: Tensor,

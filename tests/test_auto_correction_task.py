@@ -93,16 +93,20 @@ def test_a_test_items_own_parameters_make_and_undo_it(tmp_path, single_thread):
     assert (restored - item["target"]).abs().mean() < 0.2 * (item["input"] - item["target"]).abs().mean()
 
 
+def _train_pair(dm: AutoCorrectionDataModule, index: int, seed: int) -> dict[str, torch.Tensor]:
+    """Training item ``index`` under ``seed``, made into its pair as on the device (a batch of one)."""
+    with seeded_torch(seed):
+        item = dm.train_set[index]
+    batch = {"target": item["target"][None], "degradation": item["degradation"][None]}
+    pair = dm.device_batch(batch, training=True)
+    return {"input": pair["input"][0], "target": pair["target"][0]}
+
+
 def test_training_items_are_fresh_draws_under_their_seed(tmp_path):
     dm = _datamodule(_photos(tmp_path / "photos", 20))
     dm.setup("fit")
 
-    with seeded_torch(7):
-        one = dm.train_set[0]
-    with seeded_torch(7):
-        again = dm.train_set[0]
-    with seeded_torch(8):
-        other = dm.train_set[0]
+    one, again, other = _train_pair(dm, 0, 7), _train_pair(dm, 0, 7), _train_pair(dm, 0, 8)
     assert torch.equal(one["input"], again["input"]) and torch.equal(one["target"], again["target"])
     assert not torch.equal(one["input"], other["input"])
     assert one["input"].shape == one["target"].shape == (3, 32, 32)
@@ -114,6 +118,29 @@ def test_training_items_are_fresh_draws_under_their_seed(tmp_path):
         expected = train_set.degradation.apply(levels[None], train_set.degradation.sample_params(1))[0]
     assert torch.equal(one["target"], levels.float() / 255) and one["target"].is_contiguous()
     assert torch.equal(one["input"], expected)
+
+
+def test_a_training_batch_is_degraded_on_the_device_as_each_item_alone(tmp_path):
+    """The loader gives 8-bit crops and their parameters; the batch made from them on the device (run.py's
+    on_after_batch_transfer, the bare loop of the benchmarks) holds the pairs each item makes alone."""
+    dm = _datamodule(_photos(tmp_path / "photos", 20))
+    dm.setup("fit")
+    torch.manual_seed(3)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["target"].dtype == torch.uint8 and batch["degradation"].shape == (4, 7)
+    assert "input" not in batch
+    pairs = dm.on_after_batch_transfer(dict(batch), 0)
+    assert pairs["input"].shape == pairs["target"].shape == (4, 3, 32, 32) and "degradation" not in pairs
+    for i in range(4):
+        alone = dm.device_batch(
+            {"target": batch["target"][i : i + 1], "degradation": batch["degradation"][i : i + 1]}, True
+        )
+        assert torch.equal(pairs["input"][i], alone["input"][0])
+        assert torch.equal(pairs["target"][i], alone["target"][0])
+    # the parameters are the degradation's draws, packed and read back exactly
+    params = dm.degradation.sample_params(5, torch.Generator().manual_seed(0))
+    back = type(params).from_tensor(params.as_tensor())
+    assert all(torch.equal(getattr(params, f), getattr(back, f)) for f in params.__dataclass_fields__)
 
 
 def test_cached_photos_give_the_same_items_and_are_decoded_once(tmp_path, monkeypatch):
@@ -128,10 +155,7 @@ def test_cached_photos_give_the_same_items_and_are_decoded_once(tmp_path, monkey
     )
     for epoch in range(2):
         for i in range(len(cached.train_set)):
-            with seeded_torch(100 * epoch + i):
-                one = cached.train_set[i]
-            with seeded_torch(100 * epoch + i):
-                other = uncached.train_set[i]
+            one, other = _train_pair(cached, i, 100 * epoch + i), _train_pair(uncached, i, 100 * epoch + i)
             assert torch.equal(one["input"], other["input"]) and torch.equal(one["target"], other["target"])
         for i in range(len(cached.val_set)):
             assert torch.equal(cached.val_set[i]["input"], uncached.val_set[i]["input"])

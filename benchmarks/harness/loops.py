@@ -85,7 +85,7 @@ class BareLoop:
     ) -> None:
         pl.seed_everything(cfg.seed, workers=True)
         self.module = hydra.utils.instantiate(cfg.module).to(device).train()
-        self.augmentation = None
+        self.device_batch: Callable[[Any], Any] = lambda batch: batch
         if synthetic:
             batches = [self.module.example_batch(int(cfg.data.batch_size)) for _ in range(steps + SKIP + 1)]
         else:
@@ -94,7 +94,7 @@ class BareLoop:
             loader, batches = datamodule.train_dataloader(), []
             while len(batches) < steps + SKIP + 1:  # a loader with fewer batches starts again
                 batches += itertools.islice(loader, steps + SKIP + 1 - len(batches))
-            self.augmentation = datamodule.augmentation
+            self.device_batch = lambda batch: datamodule.device_batch(batch, training=True)
         self.batches = [move(batch, device) for batch in batches]
         self.device = device
         if compile:
@@ -110,9 +110,7 @@ class BareLoop:
         return contextlib.nullcontext()
 
     def step(self, index: int) -> None:
-        batch = self.batches[index]
-        if self.augmentation is not None:
-            batch = self.augmentation(batch)
+        batch = self.device_batch(self.batches[index])  # augmentation, on-device synthesis: as run.py
         with self.autocast():
             loss = self.module.training_step(batch, index)
         self.optimizer.zero_grad(set_to_none=True)
